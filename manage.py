@@ -1,0 +1,19 @@
+#!/usr/bin/env python
+"""Django's command-line utility for Tailor."""
+
+import os
+import sys
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from django.core.management import execute_from_command_line
+
+    from core.runtime import exit_if_unreachable
+
+    with exit_if_unreachable():
+        execute_from_command_line(sys.argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""factory_boy factories for every app's models, shared by the whole suite."""
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import factory
+
+from personalization.models import Customer, Identity, IdentityKind, Product
+from tracking.models import Event, EventType
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Customer
+
+    external_id = factory.Sequence(lambda n: f"user-{n}")
+    email = factory.Sequence(lambda n: f"person{n}@example.com")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    timezone = "Europe/Paris"
+
+
+class IdentityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Identity
+
+    customer = factory.SubFactory(CustomerFactory)
+    kind = IdentityKind.ANONYMOUS_ID
+    value = factory.LazyFunction(lambda: str(uuid.uuid4()))
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    sku = factory.Sequence(lambda n: f"SKU-{n:05d}")
+    name = factory.Faker("word")
+    category = "Shoes"
+    price = Decimal("49.90")
+
+
+class EventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Event
+
+    message_id = factory.LazyFunction(lambda: str(uuid.uuid4()))
+    type = EventType.PRODUCT_VIEWED
+    customer = factory.SubFactory(CustomerFactory)
+    user_id = factory.SelfAttribute("customer.external_id")
+    occurred_at = factory.LazyFunction(lambda: datetime(2026, 11, 1, 12, 0, tzinfo=UTC))

@@ -1,0 +1,90 @@
+from django.db import models
+from django.utils import timezone
+
+from personalization.models import Customer, Product
+
+
+class EventType(models.TextChoices):
+    """Event names: Segment's calls, its E-commerce spec v2 and its Email spec.
+    Shops may send other (custom) names too; they are stored as given."""
+
+    # Segment calls other than track
+    IDENTIFY = "Identify"
+    PAGE_VIEWED = "Page Viewed"
+    ALIAS = "Alias"
+    # E-commerce spec v2: browsing, promotions, ordering
+    PRODUCTS_SEARCHED = "Products Searched"
+    PRODUCT_LIST_VIEWED = "Product List Viewed"
+    PRODUCT_LIST_FILTERED = "Product List Filtered"
+    PROMOTION_VIEWED = "Promotion Viewed"
+    PROMOTION_CLICKED = "Promotion Clicked"
+    PRODUCT_CLICKED = "Product Clicked"
+    PRODUCT_VIEWED = "Product Viewed"
+    PRODUCT_ADDED = "Product Added"
+    PRODUCT_REMOVED = "Product Removed"
+    CART_VIEWED = "Cart Viewed"
+    CHECKOUT_STARTED = "Checkout Started"
+    CHECKOUT_STEP_VIEWED = "Checkout Step Viewed"
+    CHECKOUT_STEP_COMPLETED = "Checkout Step Completed"
+    PAYMENT_INFO_ENTERED = "Payment Info Entered"
+    ORDER_UPDATED = "Order Updated"
+    ORDER_COMPLETED = "Order Completed"
+    ORDER_REFUNDED = "Order Refunded"
+    ORDER_CANCELLED = "Order Cancelled"
+    # coupons, wishlists, sharing, reviews
+    COUPON_ENTERED = "Coupon Entered"
+    COUPON_APPLIED = "Coupon Applied"
+    COUPON_DENIED = "Coupon Denied"
+    COUPON_REMOVED = "Coupon Removed"
+    PRODUCT_ADDED_TO_WISHLIST = "Product Added to Wishlist"
+    PRODUCT_REMOVED_FROM_WISHLIST = "Product Removed from Wishlist"
+    WISHLIST_PRODUCT_ADDED_TO_CART = "Wishlist Product Added to Cart"
+    PRODUCT_SHARED = "Product Shared"
+    CART_SHARED = "Cart Shared"
+    PRODUCT_REVIEWED = "Product Reviewed"
+    # Email spec: what happened to the messages Tailor sent
+    EMAIL_DELIVERED = "Email Delivered"
+    EMAIL_DEFERRED = "Email Deferred"
+    EMAIL_BOUNCED = "Email Bounced"
+    EMAIL_OPENED = "Email Opened"
+    EMAIL_LINK_CLICKED = "Email Link Clicked"
+    EMAIL_MARKED_AS_SPAM = "Email Marked as Spam"
+    UNSUBSCRIBED = "Unsubscribed"
+
+
+class Event(models.Model):
+    """Something a person did, as the shop or the ESP reported it. Append-only."""
+
+    message_id = models.CharField(max_length=100, unique=True, help_text="The sender's id; a repeat is stored once.")
+    type = models.CharField(max_length=100, choices=EventType.choices)
+    user_id = models.CharField(max_length=255, blank=True)
+    anonymous_id = models.CharField(max_length=255, blank=True)
+    # Set when the event's person is known; identity resolution fills in the rest.
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
+    # Events may name products the catalog has not synced yet, so this is a
+    # reference by SKU without a database constraint.
+    product = models.ForeignKey(
+        Product,
+        to_field="sku",
+        db_column="product_sku",
+        db_constraint=False,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="events",
+    )
+    properties = models.JSONField(default=dict, blank=True)
+    context = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["customer", "occurred_at"], name="event_customer_time"),
+            models.Index(fields=["type", "occurred_at"], name="event_type_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} at {self.occurred_at:%Y-%m-%d %H:%M}"
