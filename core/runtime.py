@@ -2,6 +2,7 @@
 into one clear line instead of a traceback."""
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
@@ -37,12 +38,16 @@ def unreachable_problems() -> list[str]:
 
     problems = []
     database = database_status()
-    if not database.ok:
-        where = _redacted(settings.DATABASE_URL) if settings.DATABASE_URL else settings.DATABASES["default"]["NAME"]
+    if not database.ok and settings.DATABASE_URL:
         problems.append(
-            f"Tailor cannot reach its database (DATABASE_URL={where}): {database.detail}. "
+            f"Tailor cannot reach its database (DATABASE_URL={_redacted(settings.DATABASE_URL)}): {database.detail}. "
             "Start the database server, or fix DATABASE_URL in the environment or .env "
             "(unset it to use the embedded SQLite file)."
+        )
+    elif not database.ok:
+        problems.append(
+            f"Tailor cannot open its embedded SQLite file {settings.DATABASES['default']['NAME']}: {database.detail}. "
+            "Check that the folder is writable, or set DATABASE_URL to a Postgres database."
         )
     redis = redis_status()
     if not redis.ok:
@@ -62,7 +67,10 @@ def _exit_with(lines: list[str], code: int = 1):
 
 def runtime_announce(*, process: str) -> None:
     """Say which mode this process runs in; stop with one line per unreachable service."""
-    problems = unreachable_problems()
+    # ASGI servers may import the application inside their event loop, where
+    # Django refuses database calls; a worker thread is outside it.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        problems = pool.submit(unreachable_problems).result()
     if problems:
         _exit_with(problems)
     print(f"[{process}] {runtime_describe()}", file=sys.stderr, flush=True)

@@ -22,7 +22,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--web-workers", type=int, default=2)
+        # SQLite takes one writer at a time: one web process in embedded mode.
+        parser.add_argument("--web-workers", type=int, default=2 if settings.DATABASE_URL else 1)
         parser.add_argument("--no-serve", action="store_true", help="Set up and print the login, start nothing.")
 
     def handle(self, *args, host, port, web_workers, no_serve, **options):
@@ -67,7 +68,7 @@ class Command(BaseCommand):
         python = sys.executable
         commands = [
             [python, "-m", "uvicorn", "config.asgi:application", "--host", host, "--port", str(port),
-             "--workers", str(web_workers), "--no-access-log"],
+             "--workers", str(web_workers), "--lifespan", "off", "--no-access-log"],
         ]  # fmt: skip
         if settings.REDIS_URL:
             commands += [
