@@ -8,6 +8,7 @@ for a first look. Production and the test suite set both.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -137,6 +138,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# Static schedules; django-celery-beat copies them into the database, where the admin can change them.
+CELERY_BEAT_SCHEDULE = {
+    "retention-purge": {"task": "consent.tasks.retention_purge_task", "schedule": crontab(hour=3, minute=15)},
+}
 
 # --- Email --------------------------------------------------------------------
 
@@ -155,6 +160,20 @@ ANYMAIL = {name.removeprefix("ANYMAIL_"): value for name, value in env.ENVIRON.i
 WEBHOOK_SECRET = env.str("WEBHOOK_SECRET", default="")
 if WEBHOOK_SECRET:
     ANYMAIL["WEBHOOK_SECRET"] = WEBHOOK_SECRET
+
+# --- Consent -------------------------------------------------------------------
+
+# "opt-in" (GDPR): tracking and personalization need a person's yes. "opt-out"
+# (CCPA style): they are allowed until the person says no. Marketing email
+# always needs a confirmed yes (double opt-in or a recorded grant).
+CONSENT_REGIME = env.str("CONSENT_REGIME", default="opt-in")
+if CONSENT_REGIME not in ("opt-in", "opt-out"):
+    raise ImproperlyConfigured(f"CONSENT_REGIME must be 'opt-in' or 'opt-out', not {CONSENT_REGIME!r}.")
+# The version of the privacy policy Tailor's own forms show; recorded with every decision they collect.
+CONSENT_POLICY_VERSION = env.str("CONSENT_POLICY_VERSION", default="1")
+# The shop's name and postal address, shown on Tailor's pages and required in marketing email.
+SHOP_NAME = env.str("SHOP_NAME", default="Demo Store")
+SHOP_POSTAL_ADDRESS = env.str("SHOP_POSTAL_ADDRESS", default="1 Example Street, 00000 Example City")
 
 # --- Auth, i18n, static ---------------------------------------------------------
 

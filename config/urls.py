@@ -8,11 +8,13 @@ handler404 = "core.views.not_found"
 
 api_v1 = [
     path("", include("personalization.urls")),
+    path("", include("consent.api_urls")),
 ]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("", include("consent.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

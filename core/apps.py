@@ -1,6 +1,13 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class CoreConfig(AppConfig):
     name = "core"
     verbose_name = "Tailor core"
+
+    def ready(self):
+        from core.roles import roles_ensure
+
+        # Permissions exist only after migrate has run, so the groups follow it.
+        post_migrate.connect(roles_ensure, dispatch_uid="tailor-roles")

@@ -2,8 +2,26 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from consent.models import Decision, Purpose, RequestKind
+from consent.selectors import consent_history, consent_state, customers_with_decision
+from consent.services import data_request_create
 from personalization.models import Customer, Identity, Product
 from tracking.selectors import events_recent_for_customer
+
+
+class EmailConsentFilter(admin.SimpleListFilter):
+    title = "email marketing consent"
+    parameter_name = "email_consent"
+    NEVER_ASKED = "never"
+
+    def lookups(self, request, model_admin):
+        return [*Decision.choices, (self.NEVER_ASKED, "Never asked")]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        decision = None if self.value() == self.NEVER_ASKED else self.value()
+        return customers_with_decision(customers=queryset, purpose=Purpose.EMAIL_MARKETING, decision=decision)
 
 
 class IdentityInline(admin.TabularInline):
@@ -20,17 +38,70 @@ class IdentityInline(admin.TabularInline):
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ["id", "email", "external_id", "full_name", "timezone", "first_seen_at", "last_seen_at"]
-    list_filter = [("last_seen_at", admin.DateFieldListFilter), ("first_seen_at", admin.DateFieldListFilter)]
+    list_filter = [
+        EmailConsentFilter,
+        ("last_seen_at", admin.DateFieldListFilter),
+        ("first_seen_at", admin.DateFieldListFilter),
+    ]
     search_fields = ["=external_id", "email", "first_name", "last_name", "=identities__value"]
-    readonly_fields = ["first_seen_at", "last_seen_at", "created_at", "updated_at", "recent_events"]
+    readonly_fields = [
+        "first_seen_at", "last_seen_at", "created_at", "updated_at", "recent_events", "consent_now", "consent_timeline"
+    ]  # fmt: skip
     fieldsets = [
         (None, {"fields": ["external_id", "email", "first_name", "last_name", "timezone", "locale"]}),
+        ("Consent", {"fields": ["consent_now", "consent_timeline"]}),
         ("Activity", {"fields": ["first_seen_at", "last_seen_at", "recent_events"]}),
         ("Attributes", {"fields": ["attributes"], "classes": ["collapse"]}),
         ("Record", {"fields": ["created_at", "updated_at"]}),
     ]
     inlines = [IdentityInline]
     show_full_result_count = False
+    actions = ["export_data", "erase"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # people are erased (see the actions), not deleted
+
+    def has_export_permission(self, request):
+        return request.user.has_perm("consent.export_subject_data")
+
+    def has_erase_permission(self, request):
+        return request.user.has_perm("consent.erase_subject")
+
+    def _request(self, request, queryset, kind: str) -> None:
+        for customer in queryset:
+            data_request_create(kind=kind, customer=customer, requested_by=f"staff:{request.user.get_username()}")
+        self.message_user(request, f"{queryset.count()} request(s) opened; follow them under Data subject requests.")
+
+    @admin.action(description="Export their data (access request)", permissions=["export"])
+    def export_data(self, request, queryset):
+        self._request(request, queryset, RequestKind.EXPORT)
+
+    @admin.action(description="Erase them (right to be forgotten)", permissions=["erase"])
+    def erase(self, request, queryset):
+        self._request(request, queryset, RequestKind.ERASURE)
+
+    @admin.display(description="now")
+    def consent_now(self, customer):
+        state = consent_state(customer=customer)
+        rows = [(purpose.label, state.purposes[purpose] or "never asked") for purpose in Purpose]
+        rows += [(f"topic {slug}", decision or "never asked") for slug, decision in state.topics.items()]
+        rows += [("frequency", state.frequency), ("paused until", state.paused_until or "not paused")]
+        rows += [("address suppressed", "yes" if state.suppressed else "no")]
+        cells = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
+        return format_html("<table>{}</table>", cells)
+
+    @admin.display(description="timeline")
+    def consent_timeline(self, customer):
+        entries = consent_history(customer=customer)
+        if not entries:
+            return "no decisions recorded"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((f"{e.at:%Y-%m-%d %H:%M}", e.summary, e.source, e.actor, e.policy_version) for e in entries),
+        )
+        head = "<tr><th>when</th><th>what</th><th>source</th><th>by</th><th>policy</th></tr>"
+        return format_html("<table>{}{}</table>", format_html(head), rows)
 
     @admin.display(description="recent events")
     def recent_events(self, customer):

@@ -1,10 +1,12 @@
 """Reads of the personalization app."""
 
+from dataclasses import dataclass
+
 from django.db.models import QuerySet
 
 from core.errors import NotFound
 from core.normalize import email_normalize
-from personalization.models import Customer
+from personalization.models import Customer, IdentityKind
 
 
 def customer_list(*, email: str = "", external_id: str = "") -> QuerySet[Customer]:
@@ -25,3 +27,55 @@ def customer_get(*, customer_id: int) -> Customer:
 
 def customers_exist() -> bool:
     return Customer.objects.exists()
+
+
+def customer_export(*, customer: Customer) -> dict:
+    """The profile and identities of a customer, for their data export."""
+    return {
+        "id": customer.pk,
+        "external_id": customer.external_id,
+        "email": customer.email,
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "timezone": customer.timezone,
+        "locale": customer.locale,
+        "attributes": customer.attributes,
+        "first_seen_at": customer.first_seen_at.isoformat() if customer.first_seen_at else None,
+        "last_seen_at": customer.last_seen_at.isoformat() if customer.last_seen_at else None,
+        "created_at": customer.created_at.isoformat(),
+        "identities": [
+            {"kind": i.kind, "value": i.value, "since": i.created_at.isoformat()} for i in customer.identities.all()
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class CustomerIdentifiers:
+    """Every id a customer was known by."""
+
+    email: str
+    user_ids: list[str]
+    anonymous_ids: list[str]
+
+
+def customer_identifiers(*, customer: Customer) -> CustomerIdentifiers:
+    identities = list(customer.identities.values_list("kind", "value"))
+    user_ids = {value for kind, value in identities if kind == IdentityKind.USER_ID}
+    if customer.external_id:
+        user_ids.add(customer.external_id)
+    return CustomerIdentifiers(
+        email=customer.email,
+        user_ids=sorted(user_ids),
+        anonymous_ids=sorted(value for kind, value in identities if kind == IdentityKind.ANONYMOUS_ID),
+    )
+
+
+def customer_find(*, customer_id: int | None = None, email: str = "", external_id: str = "") -> Customer | None:
+    """The customer named by exactly one of id, email or external id."""
+    if customer_id is not None:
+        return Customer.objects.filter(pk=customer_id).first()
+    if external_id:
+        return Customer.objects.filter(external_id=external_id).first()
+    if email:
+        return Customer.objects.filter(email=email_normalize(email)).order_by("id").first()
+    return None

@@ -115,3 +115,35 @@ def products_upsert(*, rows: Iterable[ProductRow]) -> list[Product]:
         ],
         batch_size=1000,
     )
+
+
+def customer_for_email(*, email: str, first_name: str = "", last_name: str = "") -> tuple[Customer, bool]:
+    """The customer with this address, created if there is none; (customer, created)."""
+    address = email_normalize(email)
+    try:
+        validate_email(address)
+    except DjangoValidationError as exc:
+        raise ValidationError(f"{email!r} is not an email address.", details={"email": [exc.messages[0]]}) from exc
+    customer = Customer.objects.filter(email=address).order_by("id").first()
+    if customer is not None:
+        return customer, False
+    return Customer.objects.create(email=address, first_name=first_name, last_name=last_name), True
+
+
+def customers_for_emails(*, emails: Iterable[str]) -> tuple[dict[str, Customer], int]:
+    """Customers by normalized address, creating the missing ones in one statement;
+    (customers, how many were created)."""
+    addresses = {email_normalize(e) for e in emails}
+    found: dict[str, Customer] = {}
+    for customer in Customer.objects.filter(email__in=addresses).order_by("-id"):
+        found[customer.email] = customer  # the oldest profile wins when an address appears twice
+    created = Customer.objects.bulk_create(
+        [Customer(email=a) for a in sorted(addresses - found.keys())], batch_size=1000
+    )
+    found.update((customer.email, customer) for customer in created)
+    return found, len(created)
+
+
+def customer_erase(*, customer: Customer) -> None:
+    """Delete a customer and everything that cascades from the profile (identities …)."""
+    customer.delete()

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from core.errors import ServiceUnavailable
 from tracking.models import Event
+from tracking.selectors import events_of_subject
 
 # SQLite allows 32,766 parameters a statement; ten columns a row keeps a chunk
 # of this size well under it.
@@ -187,3 +188,26 @@ def _row_values(draft: EventDraft) -> tuple:
         draft.context,
         draft.occurred_at,
     )
+
+
+PURGE_CHUNK = 10_000
+
+
+def events_erase(*, customer_id: int, user_ids: list[str], anonymous_ids: list[str]) -> int:
+    """Delete every event of one person (erasure); return how many."""
+    deleted, _ = events_of_subject(customer_id=customer_id, user_ids=user_ids, anonymous_ids=anonymous_ids).delete()
+    return deleted
+
+
+def events_purge(*, before: datetime, types: Sequence[str] = (), exclude_types: Sequence[str] = ()) -> int:
+    """Delete events that occurred before `before` (of `types`, or of all but `exclude_types`),
+    in chunks so that no lock is held for long; return how many."""
+    expired = Event.objects.filter(occurred_at__lt=before)
+    if types:
+        expired = expired.filter(type__in=types)
+    if exclude_types:
+        expired = expired.exclude(type__in=exclude_types)
+    total = 0
+    while ids := list(expired.values_list("id", flat=True)[:PURGE_CHUNK]):
+        total += Event.objects.filter(id__in=ids).delete()[0]
+    return total

@@ -1,0 +1,324 @@
+"""Reads of the consent app, and the one place where consent is decided.
+
+Every app asks `can_email`, `can_track` or `can_personalize` (or their bulk
+forms for querysets) before it sends, stores behavior, or uses a profile to
+choose content. The answers are computed from the ledger at the moment of
+asking, so a withdrawal blocks at once.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import SHA256, Lower, Trim
+from django.utils import timezone
+
+from consent.models import (
+    ConsentRecord,
+    DataSubjectRequest,
+    Decision,
+    ErasedIdentifier,
+    Frequency,
+    OptInRequest,
+    PreferenceChange,
+    Purpose,
+    Suppression,
+    Topic,
+)
+from core.normalize import email_normalize
+from core.signing import token_make, token_read
+from personalization.models import Customer
+from personalization.selectors import customer_export, customer_identifiers
+from tracking.selectors import events_export
+
+LINK_MAX_AGE = timedelta(days=400)  # a link in last year's email still works
+OPT_IN_MAX_AGE = timedelta(days=7)
+
+
+def address_hash(email: str) -> str:
+    """SHA-256 of the normalized address: how suppressions and erased people are remembered."""
+    return hashlib.sha256(email_normalize(email).encode()).hexdigest()
+
+
+def identifier_hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+# --- the decision -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    """A person's consent as the ledger says now."""
+
+    customer_id: int
+    purposes: dict[str, str | None]  # purpose -> decision; None when never asked
+    topics: dict[str, str | None]  # active topic slug -> decision
+    frequency: str
+    paused_until: datetime | None
+    suppressed: bool
+    has_email: bool
+    regime: str = field(default_factory=lambda: settings.CONSENT_REGIME)
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_until is not None and self.paused_until > timezone.now()
+
+    def allows(self, purpose: str) -> bool:
+        decision = self.purposes.get(purpose)
+        if purpose == Purpose.EMAIL_MARKETING or decision is not None:
+            return decision == Decision.GRANTED
+        return self.regime == "opt-out"
+
+    def allows_email(self, topic: str | None = None) -> bool:
+        if not self.has_email or self.suppressed or self.paused or not self.allows(Purpose.EMAIL_MARKETING):
+            return False
+        return topic is None or self.topics.get(topic) == Decision.GRANTED
+
+
+def _latest_decisions(customer: Customer) -> dict[tuple[str, int | None], str]:
+    latest: dict[tuple[str, int | None], str] = {}
+    records = ConsentRecord.objects.filter(customer=customer).order_by("recorded_at", "id")
+    for purpose, topic_id, decision in records.values_list("purpose", "topic_id", "decision"):
+        latest[(purpose, topic_id)] = decision  # later records overwrite earlier ones
+    return latest
+
+
+def preference_current(*, customer: Customer) -> PreferenceChange | None:
+    return PreferenceChange.objects.filter(customer=customer).order_by("-recorded_at", "-id").first()
+
+
+def consent_state(*, customer: Customer) -> ConsentState:
+    latest = _latest_decisions(customer)
+    topics = {t.slug: latest.get((Purpose.EMAIL_MARKETING, t.pk)) for t in topics_active()}
+    preference = preference_current(customer=customer)
+    return ConsentState(
+        customer_id=customer.pk,
+        purposes={p.value: latest.get((p.value, None)) for p in Purpose},
+        topics=topics,
+        frequency=preference.frequency if preference else Frequency.ANY,
+        paused_until=preference.paused_until if preference else None,
+        suppressed=bool(customer.email) and is_suppressed(customer.email),
+        has_email=bool(customer.email),
+    )
+
+
+def can_email(customer: Customer | None, topic: str | None = None) -> bool:
+    """May this person get marketing email (of this topic) now?"""
+    return customer is not None and customer.pk is not None and consent_state(customer=customer).allows_email(topic)
+
+
+def can_track(customer: Customer | None, *, gpc: bool = False) -> bool:
+    """May this person's behavior be stored? A GPC signal says no for its request."""
+    if gpc:
+        return False
+    if customer is None:
+        # An unknown visitor: the regime decides (the site's banner gates the snippet).
+        return settings.CONSENT_REGIME == "opt-out"
+    return customer.pk is not None and consent_state(customer=customer).allows(Purpose.TRACKING)
+
+
+def can_personalize(customer: Customer | None) -> bool:
+    """May this person's profile and behavior choose what they are shown?"""
+    return (
+        customer is not None
+        and customer.pk is not None
+        and consent_state(customer=customer).allows(Purpose.PERSONALIZATION)
+    )
+
+
+def _latest_decision_subquery(purpose: str, topic: Topic | None = None) -> Subquery:
+    records = ConsentRecord.objects.filter(customer=OuterRef("pk"), purpose=purpose, topic=topic)
+    return Subquery(records.order_by("-recorded_at", "-id").values("decision")[:1])
+
+
+def _allowed(purpose: str) -> Q:
+    decided = Q(**{f"_consent_{purpose}": Decision.GRANTED})
+    if purpose != Purpose.EMAIL_MARKETING and settings.CONSENT_REGIME == "opt-out":
+        return decided | Q(**{f"_consent_{purpose}__isnull": True})
+    return decided
+
+
+def customers_with_decision(*, customers: QuerySet[Customer], purpose: str, decision: str | None) -> QuerySet[Customer]:
+    """The customers whose latest decision for `purpose` is `decision` (None: never asked)."""
+    annotated = customers.annotate(_latest_decision=_latest_decision_subquery(purpose))
+    if decision is None:
+        return annotated.filter(_latest_decision__isnull=True)
+    return annotated.filter(_latest_decision=decision)
+
+
+def customers_consenting(*, customers: QuerySet[Customer], purpose: str) -> QuerySet[Customer]:
+    """The customers of `customers` whose consent allows `purpose` (tracking or personalization)."""
+    return customers.annotate(**{f"_consent_{purpose}": _latest_decision_subquery(purpose)}).filter(_allowed(purpose))
+
+
+def customers_emailable(*, customers: QuerySet[Customer], topic: str | None = None) -> QuerySet[Customer]:
+    """The customers of `customers` who may get marketing email (of this topic) now: the
+    same rule as can_email, in one query."""
+    purpose = Purpose.EMAIL_MARKETING
+    customers = customers.exclude(email="").annotate(**{f"_consent_{purpose}": _latest_decision_subquery(purpose)})
+    customers = customers.filter(_allowed(purpose))
+    if topic is not None:
+        topic_obj = Topic.objects.filter(slug=topic, is_active=True).first()
+        if topic_obj is None:
+            return customers.none()
+        customers = customers.annotate(_topic=_latest_decision_subquery(purpose, topic_obj)).filter(
+            _topic=Decision.GRANTED
+        )
+    latest_pause = PreferenceChange.objects.filter(customer=OuterRef("pk")).order_by("-recorded_at", "-id")
+    suppressed = Suppression.objects.filter(address_hash=SHA256(Lower(Trim(OuterRef("email")))))
+    return (
+        customers.annotate(_paused_until=Subquery(latest_pause.values("paused_until")[:1]))
+        .exclude(_paused_until__gt=timezone.now())
+        .exclude(Exists(suppressed))
+    )
+
+
+# --- the ledger and preferences ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    kind: str  # "consent" or "preference"
+    summary: str
+    source: str
+    actor: str
+    policy_version: str
+    wording: str
+    proof: dict
+
+
+def consent_history(*, customer: Customer) -> list[TimelineEntry]:
+    """Every consent decision and preference change of a person, newest first."""
+    entries = [
+        TimelineEntry(
+            at=r.recorded_at,
+            kind="consent",
+            summary=f"{r.get_purpose_display()}{f' / {r.topic}' if r.topic_id else ''}: {r.get_decision_display()}",
+            source=r.get_source_display(),
+            actor=r.actor,
+            policy_version=r.policy_version,
+            wording=r.wording,
+            proof=r.proof,
+        )
+        for r in ConsentRecord.objects.filter(customer=customer).select_related("topic")
+    ]
+    entries += [
+        TimelineEntry(
+            at=p.recorded_at,
+            kind="preference",
+            summary=str(p),
+            source=p.get_source_display(),
+            actor=p.actor,
+            policy_version="",
+            wording="",
+            proof=p.proof,
+        )
+        for p in PreferenceChange.objects.filter(customer=customer)
+    ]
+    return sorted(entries, key=lambda e: e.at, reverse=True)
+
+
+def topics_active() -> QuerySet[Topic]:
+    return Topic.objects.filter(is_active=True).order_by("name")
+
+
+def suppression_for(email: str) -> Suppression | None:
+    return Suppression.objects.filter(address_hash=address_hash(email)).first()
+
+
+def is_suppressed(email: str) -> bool:
+    return Suppression.objects.filter(address_hash=address_hash(email)).exists()
+
+
+def identifiers_erased(*, kind: str, values: list[str]) -> set[str]:
+    """Which of `values` (ids of one kind) belonged to people since erased."""
+    hashes = {identifier_hash(v): v for v in values if v}
+    found = ErasedIdentifier.objects.filter(kind=kind, value_hash__in=hashes).values_list("value_hash", flat=True)
+    return {hashes[h] for h in found}
+
+
+# --- links that work without a login ----------------------------------------------
+
+
+def unsubscribe_url(*, customer: Customer, topic: str | None = None) -> str:
+    token = token_make(scope="unsubscribe", payload={"c": customer.pk, "t": topic})
+    return f"{settings.TAILOR_BASE_URL}/u/{token}"
+
+
+def preferences_url(*, customer: Customer) -> str:
+    token = token_make(scope="preferences", payload={"c": customer.pk})
+    return f"{settings.TAILOR_BASE_URL}/preferences/{token}"
+
+
+def opt_in_confirm_url(*, opt_in: OptInRequest) -> str:
+    token = token_make(scope="opt-in", payload={"r": opt_in.pk})
+    return f"{settings.TAILOR_BASE_URL}/subscribe/confirm/{token}"
+
+
+class SubjectGone(Exception):
+    """The link was genuine but its person has been erased."""
+
+
+def link_customer(*, scope: str, token: str) -> tuple[Customer, dict]:
+    """The customer a signed link was made for, and its payload."""
+    payload = token_read(scope=scope, token=token, max_age=LINK_MAX_AGE)
+    customer = Customer.objects.filter(pk=payload.get("c")).first()
+    if customer is None:
+        raise SubjectGone
+    return customer, payload
+
+
+def link_opt_in(*, token: str) -> OptInRequest:
+    payload = token_read(scope="opt-in", token=token, max_age=OPT_IN_MAX_AGE)
+    opt_in = OptInRequest.objects.select_related("customer").filter(pk=payload.get("r")).first()
+    if opt_in is None:
+        raise SubjectGone
+    return opt_in
+
+
+# --- data subject requests --------------------------------------------------------
+
+
+def data_request_get(*, request_id: int) -> DataSubjectRequest | None:
+    return DataSubjectRequest.objects.prefetch_related("log").filter(pk=request_id).first()
+
+
+def subject_hash_for(customer: Customer) -> str:
+    """What identifies a person in records kept after their erasure."""
+    return address_hash(customer.email) if customer.email else identifier_hash(f"customer:{customer.pk}")
+
+
+def subject_export_document(*, customer: Customer) -> dict:
+    """Everything Tailor holds about a person, as one JSON-ready document (GDPR Art. 15 and 20)."""
+    state = consent_state(customer=customer)
+    identifiers = customer_identifiers(customer=customer)
+    return {
+        "generated_at": timezone.now().isoformat(),
+        "profile": customer_export(customer=customer),
+        "events": events_export(
+            customer_id=customer.pk, user_ids=identifiers.user_ids, anonymous_ids=identifiers.anonymous_ids
+        ),
+        "consent": {
+            "current": {
+                "purposes": state.purposes,
+                "topics": state.topics,
+                "frequency": state.frequency,
+                "paused_until": state.paused_until.isoformat() if state.paused_until else None,
+                "suppressed": state.suppressed,
+            },
+            "history": [{**entry.__dict__, "at": entry.at.isoformat()} for entry in consent_history(customer=customer)],
+        },
+        "subscription_requests": [
+            {
+                "requested_at": o.created_at.isoformat(),
+                "confirmed_at": o.confirmed_at.isoformat() if o.confirmed_at else None,
+                "topics": [t.slug for t in o.topics.all()],
+                "proof": o.proof,
+            }
+            for o in customer.opt_in_requests.prefetch_related("topics")
+        ],
+    }
