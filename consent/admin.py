@@ -21,7 +21,13 @@ from consent.models import (
     Topic,
 )
 from consent.selectors import address_hash
-from consent.services import consent_record, consents_import_csv, retention_purge, suppression_add
+from consent.services import (
+    consent_record,
+    consent_record_check,
+    consents_import_csv,
+    retention_purge,
+    suppression_add,
+)
 from core.errors import TailorError
 from core.http import request_proof
 
@@ -57,6 +63,25 @@ class ConsentRecordForm(forms.ModelForm):
     class Meta:
         model = ConsentRecord
         fields = ["customer", "purpose", "topic", "decision", "policy_version", "wording"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "topic" in self.fields:  # absent from the read-only view of a recorded decision
+            self.fields["topic"].queryset = Topic.objects.filter(is_active=True)
+
+    def clean(self):
+        data = super().clean()
+        try:  # the ledger's own rule, shown on the form
+            consent_record_check(
+                customer=data.get("customer"),
+                purpose=data.get("purpose"),
+                decision=data.get("decision"),
+                source=ConsentSource.ADMIN,
+                topic=data["topic"].slug if data.get("topic") else None,
+            )
+        except TailorError as error:
+            raise forms.ValidationError(error.message) from error
+        return data
 
 
 class ImportForm(forms.Form):

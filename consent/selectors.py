@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import SHA256, Lower, Trim
+from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
 from consent.models import (
@@ -27,6 +27,7 @@ from consent.models import (
     Suppression,
     Topic,
 )
+from core.db import Sha256Hex
 from core.normalize import email_normalize
 from core.signing import token_make, token_read
 from personalization.models import Customer
@@ -168,10 +169,11 @@ def customers_emailable(*, customers: QuerySet[Customer], topic: str | None = No
             _topic=Decision.GRANTED
         )
     latest_pause = PreferenceChange.objects.filter(customer=OuterRef("pk")).order_by("-recorded_at", "-id")
-    suppressed = Suppression.objects.filter(address_hash=SHA256(Lower(Trim(OuterRef("email")))))
+    suppressed = Suppression.objects.filter(address_hash=Sha256Hex(Lower(Trim(OuterRef("email")))))
     return (
         customers.annotate(_paused_until=Subquery(latest_pause.values("paused_until")[:1]))
-        .exclude(_paused_until__gt=timezone.now())
+        # spelt out: NOT (NULL > now) would drop everyone who never paused
+        .filter(Q(_paused_until__isnull=True) | Q(_paused_until__lte=timezone.now()))
         .exclude(Exists(suppressed))
     )
 
@@ -220,6 +222,12 @@ def consent_history(*, customer: Customer) -> list[TimelineEntry]:
         for p in PreferenceChange.objects.filter(customer=customer)
     ]
     return sorted(entries, key=lambda e: e.at, reverse=True)
+
+
+def addresses_with_decisions(*, emails: list[str]) -> set[str]:
+    """Which of these (normalized) addresses belong to customers with anything in the ledger."""
+    records = ConsentRecord.objects.filter(customer__email__in=emails)
+    return set(records.values_list("customer__email", flat=True).distinct())
 
 
 def topics_active() -> QuerySet[Topic]:

@@ -42,18 +42,25 @@ def _refuse_unless_erasing(model) -> None:
         )
 
 
+def _set_database_erasure(on: bool) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # Local to the transaction; a savepoint rolled back restores the old value.
+            cursor.execute("SELECT set_config('tailor.erasure', %s, true)", ["on" if on else "off"])
+
+
 @contextmanager
 def erasure_window():
-    """Within one transaction, let erasure update and delete append-only rows."""
+    """Within one atomic block, let erasure update and delete append-only rows."""
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('tailor.erasure', 'on', true)")  # local to this transaction
+        _set_database_erasure(True)
         token = _erasing.set(True)
         try:
             yield
         finally:
             _erasing.reset(token)
+        # Closed explicitly too, for a window opened inside a longer transaction.
+        _set_database_erasure(False)
 
 
 class AppendOnlyQuerySet(models.QuerySet):

@@ -4,7 +4,7 @@ Keys about a customer start with `customer_cache_prefix(id)` and keys about an
 email address with `address_cache_prefix(hash)`; erasure deletes both prefixes.
 """
 
-from django.core.cache import cache
+from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
@@ -20,6 +20,7 @@ def address_cache_prefix(address_hash: str) -> str:
 
 def cache_delete_prefix(prefix: str) -> int:
     """Delete every entry whose key starts with `prefix`; return how many."""
+    cache = caches["default"]  # the backend itself: django.core.cache.cache is a proxy
     pattern = cache.make_key(prefix)
     if isinstance(cache, RedisCache):
         client = cache._cache.get_client(write=True)  # Django exposes no prefix delete

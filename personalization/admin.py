@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from consent.models import Decision, Purpose, RequestKind
 from consent.selectors import consent_history, consent_state, customers_with_decision
@@ -100,8 +101,8 @@ class CustomerAdmin(admin.ModelAdmin):
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             ((f"{e.at:%Y-%m-%d %H:%M}", e.summary, e.source, e.actor, e.policy_version) for e in entries),
         )
-        head = "<tr><th>when</th><th>what</th><th>source</th><th>by</th><th>policy</th></tr>"
-        return format_html("<table>{}{}</table>", format_html(head), rows)
+        head = mark_safe("<tr><th>when</th><th>what</th><th>source</th><th>by</th><th>policy</th></tr>")
+        return format_html("<table>{}{}</table>", head, rows)
 
     @admin.display(description="recent events")
     def recent_events(self, customer):

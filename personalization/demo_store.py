@@ -22,6 +22,9 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from consent.models import ConsentSource
+from consent.selectors import addresses_with_decisions
+from consent.services import ConsentRow, consents_import
 from personalization.services import CustomerRow, ProductRow, customers_upsert, products_upsert
 from tracking.models import EventType
 from tracking.services import EventDraft, events_store
@@ -67,6 +70,10 @@ HOURLY_RHYTHM = [1, 0.5, 0.3, 0.2, 0.2, 0.4, 1, 2, 3, 3.5, 3.5, 4, 5, 4.5, 4, 4,
 WEEKLY_RHYTHM = [0.9, 0.9, 0.95, 1.0, 1.1, 1.3, 1.25]
 
 STORE_URL = "https://demo-store.example"
+# Share of people who said yes at signup, to each purpose and (among email subscribers) topic.
+CONSENT_CHANCES = {"email_marketing": 0.72, "tracking": 0.85, "personalization": 0.75}
+TOPIC_CHANCES = {"newsletter": 0.8, "offers": 0.6, "product-updates": 0.4}
+UNSUBSCRIBE_CHANCE = 0.04
 HORIZON_DAYS = 30  # how far past the written data the ground truth looks
 EVENTS_PER_SESSION = 5.27  # measured mean of the session model below, used to size the store
 
@@ -313,6 +320,31 @@ class DemoStore:
                 products=[product_properties(p) | {"quantity": 1} for p in cart],
             )
 
+    # --- consent ----------------------------------------------------------------
+
+    def consent_rows(self) -> list[ConsentRow]:
+        """What each person agreed to when they signed up, and the few who later unsubscribed."""
+        rng = random.Random(f"{self.config.seed}-consent")  # apart, so that events do not depend on it
+        rows = []
+        for person in self.people:
+            signed_up = person.active_from - timedelta(days=rng.uniform(0, 30))
+            if rng.random() < CONSENT_CHANCES["email_marketing"]:
+                rows.append(ConsentRow(person.email, "email_marketing", "granted", recorded_at=signed_up))
+                rows += [
+                    ConsentRow(person.email, "email_marketing", "granted", topic=topic, recorded_at=signed_up)
+                    for topic, chance in TOPIC_CHANCES.items()
+                    if rng.random() < chance
+                ]
+                if rng.random() < UNSUBSCRIBE_CHANCE:
+                    left = signed_up + (self.config.until - signed_up) * rng.random()
+                    rows.append(ConsentRow(person.email, "email_marketing", "withdrawn", recorded_at=left))
+            rows += [
+                ConsentRow(person.email, purpose, "granted", recorded_at=signed_up)
+                for purpose in ("tracking", "personalization")
+                if rng.random() < CONSENT_CHANCES[purpose]
+            ]
+        return rows
+
     # --- ground truth ---------------------------------------------------------
 
     def ground_truth(self) -> dict:
@@ -394,6 +426,7 @@ class _Session:
 class DemoSeeded:
     products: int
     customers: int
+    consent_records: int
     events_stored: int
     events_duplicate: int
     ground_truth_path: str
@@ -408,6 +441,11 @@ def demo_store_seed(*, config: DemoConfig, ground_truth_path: Path) -> DemoSeede
     store.simulate()
     products = products_upsert(rows=store.product_rows())
     customers = customers_upsert(rows=store.customer_rows())
+    # A second run must not record everyone's signup twice: the ledger keeps every record.
+    rows = store.consent_rows()
+    decided = addresses_with_decisions(emails=[row.email for row in rows])
+    rows = [row for row in rows if row.email not in decided]
+    consents = consents_import(rows=rows, source=ConsentSource.SIGNUP_FORM, policy_version="1", actor="demo store")
     customer_ids = {c.external_id: c.pk for c in customers}
     stored = duplicates = 0
     batch: list[EventDraft] = []
@@ -424,6 +462,7 @@ def demo_store_seed(*, config: DemoConfig, ground_truth_path: Path) -> DemoSeede
     return DemoSeeded(
         products=len(products),
         customers=len(customers),
+        consent_records=consents.records,
         events_stored=stored,
         events_duplicate=duplicates,
         ground_truth_path=str(ground_truth_path),

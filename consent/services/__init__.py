@@ -1,10 +1,11 @@
 """Writes of the consent app. Other apps import from here only."""
 
 from consent.services.data_requests import data_request_create, data_request_run, subject_erase
-from consent.services.imports import ConsentsImported, consents_import_csv
+from consent.services.imports import ConsentRow, ConsentsImported, consents_import, consents_import_csv
 from consent.services.ledger import (
     consent_grant,
     consent_record,
+    consent_record_check,
     consent_withdraw,
     email_marketing_stop,
     preferences_change,
@@ -24,11 +25,14 @@ from consent.services.subscriptions import (
 )
 
 __all__ = [
+    "ConsentRow",
     "ConsentsImported",
     "PreferenceChoices",
     "consent_grant",
     "consent_record",
+    "consent_record_check",
     "consent_withdraw",
+    "consents_import",
     "consents_import_csv",
     "data_request_create",
     "data_request_run",

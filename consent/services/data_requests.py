@@ -57,10 +57,12 @@ def data_request_run(*, request_id: int) -> DataSubjectRequest:
     try:
         summary = _carry_out(request)
     except Exception as exc:
+        request.refresh_from_db()
         request.status, request.failure = RequestStatus.FAILED, f"{type(exc).__name__}: {exc}"
         request.save(update_fields=["status", "failure", "updated_at"])
         _log(request, "system", f"Failed: {request.failure}")
         raise
+    request.refresh_from_db()  # an erasure has just deleted the customer this request pointed at
     request.status, request.completed_at, request.failure = RequestStatus.COMPLETED, timezone.now(), ""
     request.save(update_fields=["status", "completed_at", "failure", "updated_at"])
     _log(request, "system", f"Completed: {summary}")

@@ -46,6 +46,23 @@ def topic_get(slug: str) -> Topic:
     return topic
 
 
+def consent_record_check(
+    *, customer: Customer | None, purpose: str, decision: str, source: str, topic: str | None
+) -> Topic | None:
+    """Refuse a decision that cannot be recorded, saying why; return its topic."""
+    if customer is None or customer.pk is None:
+        raise NotFound("There is no such customer; they may have been erased.")
+    _choice(purpose, Purpose, "purpose")
+    _choice(decision, Decision, "decision")
+    _choice(source, ConsentSource, "source")
+    topic_obj = topic_get(topic) if topic else None
+    if topic_obj and purpose != Purpose.EMAIL_MARKETING:
+        raise ValidationError("Topics belong to email marketing only.", details={"topic": [topic]})
+    if decision == Decision.GRANTED and purpose == Purpose.EMAIL_MARKETING and not customer.email:
+        raise ValidationError("This customer has no email address to send marketing email to.")
+    return topic_obj
+
+
 def consent_record(
     *,
     customer: Customer | None,
@@ -60,16 +77,7 @@ def consent_record(
     recorded_at: datetime | None = None,
 ) -> ConsentRecord:
     """Append one decision to the ledger. There is no way to change it afterwards."""
-    if customer is None or customer.pk is None:
-        raise NotFound("There is no such customer; they may have been erased.")
-    _choice(purpose, Purpose, "purpose")
-    _choice(decision, Decision, "decision")
-    _choice(source, ConsentSource, "source")
-    topic_obj = topic_get(topic) if topic else None
-    if topic_obj and purpose != Purpose.EMAIL_MARKETING:
-        raise ValidationError("Topics belong to email marketing only.", details={"topic": [topic]})
-    if decision == Decision.GRANTED and purpose == Purpose.EMAIL_MARKETING and not customer.email:
-        raise ValidationError("This customer has no email address to send marketing email to.")
+    topic_obj = consent_record_check(customer=customer, purpose=purpose, decision=decision, source=source, topic=topic)
     return ConsentRecord.objects.create(
         customer=customer,
         purpose=purpose,

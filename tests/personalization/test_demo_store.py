@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import call_command
 
+from consent.models import ConsentRecord
 from personalization.demo_store import DemoConfig, DemoStore
 from personalization.models import Customer, Product
 from tracking.models import Event, EventType
@@ -116,9 +117,22 @@ def test_seed_demo_writes_through_the_durable_path_and_a_rerun_stores_nothing_ne
     identified = Event.objects.exclude(user_id="")
     assert identified.filter(customer__isnull=True).count() == 0
 
+    decisions = ConsentRecord.objects.count()
+    assert decisions > 60
+
     call_command("seed_demo", *args, f"--ground-truth={tmp_path / 'truth.json'}")
     assert Event.objects.count() == events
+    assert ConsentRecord.objects.count() == decisions
     assert f"0 events stored ({events} already there)" in capsys.readouterr().out
+
+
+def test_most_people_agreed_to_email_and_a_few_unsubscribed_since(store):
+    rows = store.consent_rows()
+    subscribers = {r.email for r in rows if r.purpose == "email_marketing" and not r.topic and r.decision == "granted"}
+    leavers = {r.email for r in rows if r.decision == "withdrawn"}
+    assert 0.6 < len(subscribers) / len(store.people) < 0.85
+    assert leavers and leavers < subscribers
+    assert all(r.topic in ("", "newsletter", "offers", "product-updates") for r in rows)
 
 
 @pytest.mark.django_db

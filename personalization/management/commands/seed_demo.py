@@ -54,6 +54,7 @@ class Command(BaseCommand):
         seeded = demo_store_seed(config=config, ground_truth_path=options["ground_truth"])
         self.stdout.write(
             f"Demo store (seed {config.seed}): {seeded.products} products in {config.categories} categories, "
-            f"{seeded.customers} customers, {seeded.events_stored} events stored"
+            f"{seeded.customers} customers, {seeded.consent_records} consent decisions, "
+            f"{seeded.events_stored} events stored"
             f" ({seeded.events_duplicate} already there). Ground truth: {seeded.ground_truth_path}"
         )
