@@ -160,6 +160,7 @@ class OptInRequest(BaseModel):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = "opt-in request"
 
     def __str__(self) -> str:
         return f"opt-in #{self.pk} ({'confirmed' if self.confirmed_at else 'waiting'})"
