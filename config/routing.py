@@ -1,3 +1,14 @@
-"""WebSocket routes. Each app adds its consumers here as it gains them."""
+"""WebSocket routes."""
 
-websocket_urlpatterns: list = []
+from channels.auth import AuthMiddlewareStack
+from channels.security.websocket import AllowedHostsOriginValidator
+from django.urls import path
+
+from tracking.consumers import LiveEventsConsumer, TrackConsumer
+
+websocket_urlpatterns = [
+    # Authenticated by the write key, from any site, like the HTTP endpoints.
+    path("ws/track", TrackConsumer.as_asgi()),
+    # A staff session: only from Tailor's own pages.
+    path("ws/admin/events", AllowedHostsOriginValidator(AuthMiddlewareStack(LiveEventsConsumer.as_asgi()))),
+]

@@ -141,6 +141,8 @@ CELERY_TIMEZONE = "UTC"
 # Static schedules; django-celery-beat copies them into the database, where the admin can change them.
 CELERY_BEAT_SCHEDULE = {
     "retention-purge": {"task": "consent.tasks.retention_purge_task", "schedule": crontab(hour=3, minute=15)},
+    # A safety net: ingest schedules processing itself, this catches anything a lost task left behind.
+    "events-process": {"task": "tracking.tasks.events_process_task", "schedule": 30.0},
 }
 
 # --- Email --------------------------------------------------------------------

@@ -34,6 +34,7 @@ class ConsentSource(models.TextChoices):
     ESP_UNSUBSCRIBE = "esp_unsubscribe", "ESP unsubscribe"
     GPC = "gpc", "Global Privacy Control signal"
     ERASURE = "erasure", "Erasure request"
+    PROFILE_MERGE = "profile_merge", "Carried over when two profiles were merged"
 
 
 class Frequency(models.TextChoices):

@@ -111,14 +111,44 @@ def can_email(customer: Customer | None, topic: str | None = None) -> bool:
     return customer is not None and customer.pk is not None and consent_state(customer=customer).allows_email(topic)
 
 
+@dataclass(frozen=True)
+class TrackingQuestion:
+    """May the behavior in one event be stored?"""
+
+    customer_id: int | None  # None: a visitor Tailor does not know yet
+    gpc: bool = False  # the request carried Sec-GPC: 1
+    event_says: bool | None = None  # the event's own consent context (Segment's context.consent)
+    asked_upstream: bool = False  # the source only sends after its own consent banner said yes
+
+
+def can_track_many(questions: list[TrackingQuestion]) -> list[bool]:
+    """Answer many tracking questions with one query. In order: a GPC signal says no;
+    the ledger's latest decision wins; then the event's consent context; then a source
+    that asks upstream; then the regime (yes under opt-out, no under opt-in)."""
+    ids = {q.customer_id for q in questions if q.customer_id is not None}
+    decisions = dict(
+        Customer.objects.filter(pk__in=ids)
+        .annotate(decision=_latest_decision_subquery(Purpose.TRACKING))
+        .values_list("pk", "decision")
+    )
+    answers = []
+    for question in questions:
+        decision = decisions.get(question.customer_id)
+        if question.gpc or decision == Decision.WITHDRAWN:
+            answers.append(False)
+        elif decision == Decision.GRANTED:
+            answers.append(True)
+        elif question.event_says is not None:
+            answers.append(question.event_says)
+        else:
+            answers.append(question.asked_upstream or settings.CONSENT_REGIME == "opt-out")
+    return answers
+
+
 def can_track(customer: Customer | None, *, gpc: bool = False) -> bool:
     """May this person's behavior be stored? A GPC signal says no for its request."""
-    if gpc:
-        return False
-    if customer is None:
-        # An unknown visitor: the regime decides (the site's banner gates the snippet).
-        return settings.CONSENT_REGIME == "opt-out"
-    return customer.pk is not None and consent_state(customer=customer).allows(Purpose.TRACKING)
+    customer_id = customer.pk if customer is not None else None
+    return can_track_many([TrackingQuestion(customer_id=customer_id, gpc=gpc)])[0]
 
 
 def can_personalize(customer: Customer | None) -> bool:
@@ -242,11 +272,20 @@ def is_suppressed(email: str) -> bool:
     return Suppression.objects.filter(address_hash=address_hash(email)).exists()
 
 
-def identifiers_erased(*, kind: str, values: list[str]) -> set[str]:
-    """Which of `values` (ids of one kind) belonged to people since erased."""
-    hashes = {identifier_hash(v): v for v in values if v}
-    found = ErasedIdentifier.objects.filter(kind=kind, value_hash__in=hashes).values_list("value_hash", flat=True)
-    return {hashes[h] for h in found}
+def erased_among(*, user_ids: list[str] = (), anonymous_ids: list[str] = (), emails: list[str] = ()) -> set[str]:
+    """Which of these ids belonged to people since erased, in one query."""
+    kinds = ErasedIdentifier.Kind
+    wanted: dict[tuple[str, str], str] = {}
+    for kind, values, digest in (
+        (kinds.USER_ID, user_ids, identifier_hash),
+        (kinds.ANONYMOUS_ID, anonymous_ids, identifier_hash),
+        (kinds.EMAIL, emails, address_hash),
+    ):
+        wanted.update({(kind, digest(value)): value for value in values if value})
+    if not wanted:
+        return set()
+    found = ErasedIdentifier.objects.filter(value_hash__in={h for _, h in wanted}).values_list("kind", "value_hash")
+    return {wanted[key] for key in found if key in wanted}
 
 
 # --- links that work without a login ----------------------------------------------

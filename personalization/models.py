@@ -33,6 +33,12 @@ class Customer(BaseModel):
     attributes = models.JSONField(default=dict, blank=True, help_text="Traits sent by the shop (identify calls).")
     first_seen_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # A profile merged into another (alias) stays as a tombstone: its consent
+    # records are evidence and cannot move, so they stay here and the survivor
+    # gets copies.
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_profiles"
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -84,3 +90,25 @@ class Product(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.sku})"
+
+
+class Traits(models.Model):
+    """What Tailor has learned about a customer from their events, kept current as
+    events are processed (tracking) and recomputed in full on a schedule."""
+
+    customer = models.OneToOneField(Customer, primary_key=True, on_delete=models.CASCADE, related_name="traits")
+    event_counts = models.JSONField(default=dict, blank=True, help_text="Events of each type.")
+    order_count = models.PositiveIntegerField(default=0)
+    revenue = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    first_order_at = models.DateTimeField(null=True, blank=True)
+    last_order_at = models.DateTimeField(null=True, blank=True)
+    last_viewed = models.JSONField(default=list, blank=True, help_text="Products viewed, newest first.")
+    cart = models.JSONField(default=list, blank=True, help_text="What is in the cart now.")
+    cart_updated_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "traits"
+
+    def __str__(self) -> str:
+        return f"traits of customer {self.customer_id}"

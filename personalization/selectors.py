@@ -2,11 +2,11 @@
 
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from core.errors import NotFound
 from core.normalize import email_normalize
-from personalization.models import Customer, IdentityKind
+from personalization.models import Customer, Identity, IdentityKind
 
 
 def customer_list(*, email: str = "", external_id: str = "") -> QuerySet[Customer]:
@@ -79,3 +79,15 @@ def customer_find(*, customer_id: int | None = None, email: str = "", external_i
     if email:
         return Customer.objects.filter(email=email_normalize(email)).order_by("id").first()
     return None
+
+
+def customer_ids_by_identity(*, user_ids: list[str], anonymous_ids: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """({user id: customer id}, {anonymous id: customer id}) for the ids already known, in one query."""
+    known = Identity.objects.filter(
+        Q(kind=IdentityKind.USER_ID, value__in=[v for v in user_ids if v])
+        | Q(kind=IdentityKind.ANONYMOUS_ID, value__in=[v for v in anonymous_ids if v])
+    ).values_list("kind", "value", "customer_id")
+    by_user, by_anonymous = {}, {}
+    for kind, value, customer_id in known:
+        (by_user if kind == IdentityKind.USER_ID else by_anonymous)[value] = customer_id
+    return by_user, by_anonymous

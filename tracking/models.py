@@ -1,7 +1,42 @@
+import secrets
+
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
+from core.models import BaseModel
 from personalization.models import Customer, Product
+
+
+def write_key_new() -> str:
+    return "wk_" + secrets.token_urlsafe(24)
+
+
+class ConsentMode(models.TextChoices):
+    LEDGER = "ledger", "Tailor decides from its ledger and the event's consent context"
+    UPSTREAM = "upstream", "The site asks before sending: no decision on record counts as yes"
+
+
+class Source(BaseModel):
+    """A site or app that sends events, with its public write key. The key can
+    send events and nothing else: it opens no read endpoint."""
+
+    name = models.CharField(max_length=100, unique=True)
+    write_key = models.CharField(max_length=64, unique=True, default=write_key_new, editable=False)
+    is_active = models.BooleanField(default=True)
+    consent_mode = models.CharField(max_length=10, choices=ConsentMode.choices, default=ConsentMode.LEDGER)
+    events_per_second = models.PositiveIntegerField(
+        default=5000, help_text="Throttle: more events than this in one second get 429 with Retry-After."
+    )
+    allowed_origins = models.TextField(
+        default="*", help_text="Web origins allowed to send from browsers, one per line; * for any."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class EventType(models.TextChoices):
@@ -75,15 +110,25 @@ class Event(models.Model):
         on_delete=models.DO_NOTHING,
         related_name="events",
     )
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    # The email an engagement event (opened, clicked, bounced …) is about.
+    email_message = models.ForeignKey(
+        "campaigns.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
     properties = models.JSONField(default=dict, blank=True)
     context = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True, help_text="When profiles took this event in.")
 
     class Meta:
         indexes = [
             models.Index(fields=["customer", "occurred_at"], name="event_customer_time"),
             models.Index(fields=["type", "occurred_at"], name="event_type_time"),
+            models.Index(fields=["anonymous_id"], name="event_anonymous_id", condition=~Q(anonymous_id="")),
+            models.Index(fields=["user_id"], name="event_user_id", condition=~Q(user_id="")),
+            # Small: only the rows still waiting to be processed.
+            models.Index(fields=["id"], name="event_unprocessed", condition=Q(processed_at__isnull=True)),
         ]
 
     def __str__(self) -> str:

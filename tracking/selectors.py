@@ -1,8 +1,15 @@
 """Reads of the tracking app."""
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from tracking.models import Event
+from campaigns.models import Message
+from campaigns.selectors import message_get
+from core.errors import NotFound
+from core.signing import token_make, token_read
+from tracking.models import Event, Source
 
 
 def events_recent_for_customer(*, customer_id: int, limit: int = 50) -> QuerySet[Event]:
@@ -31,3 +38,31 @@ def events_export(*, customer_id: int, user_ids: list[str], anonymous_ids: list[
         }
         for e in events.order_by("occurred_at", "id").iterator(chunk_size=2000)
     ]
+
+
+def source_for_write_key(*, write_key: str) -> Source | None:
+    """The active source this write key belongs to."""
+    return Source.objects.filter(write_key=write_key, is_active=True).first() if write_key else None
+
+
+ENGAGEMENT_LINK_MAX_AGE = timedelta(days=400)
+
+
+def open_pixel_url(*, message_id: int) -> str:
+    token = token_make(scope="open", payload={"m": message_id})
+    return f"{settings.TAILOR_BASE_URL}/t/o/{token}.gif"
+
+
+def click_url(*, message_id: int, link_index: int) -> str:
+    """A tracked link: the token names the message and the link's place, never the target."""
+    token = token_make(scope="click", payload={"m": message_id, "l": link_index})
+    return f"{settings.TAILOR_BASE_URL}/t/c/{token}"
+
+
+def tracked_message(*, scope: str, token: str) -> tuple[Message, dict]:
+    """The message a pixel or click token was made for, and its payload; NotFound otherwise."""
+    payload = token_read(scope=scope, token=token, max_age=ENGAGEMENT_LINK_MAX_AGE)
+    message = message_get(message_id=payload.get("m")) if isinstance(payload.get("m"), int) else None
+    if message is None:
+        raise NotFound("This link is not valid.")
+    return message, payload

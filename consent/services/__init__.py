@@ -3,6 +3,7 @@
 from consent.services.data_requests import data_request_create, data_request_run, subject_erase
 from consent.services.imports import ConsentRow, ConsentsImported, consents_import, consents_import_csv
 from consent.services.ledger import (
+    consent_carry_over,
     consent_grant,
     consent_record,
     consent_record_check,
@@ -28,6 +29,7 @@ __all__ = [
     "ConsentRow",
     "ConsentsImported",
     "PreferenceChoices",
+    "consent_carry_over",
     "consent_grant",
     "consent_record",
     "consent_record_check",

@@ -24,7 +24,6 @@ from core.errors import NotFound
 from personalization.models import Customer
 from personalization.selectors import customer_identifiers
 from personalization.services import customer_erase
-from tracking.services import events_erase
 
 
 def _log(request: DataSubjectRequest, actor: str, message: str) -> None:
@@ -88,6 +87,9 @@ def subject_erase(*, customer: Customer, keep_request: DataSubjectRequest | None
     """Forget a person: delete their profile, identities, events, preferences and exports; keep
     only the suppression of their address and proof, stripped of personal data, that their
     consent was withdrawn. All or nothing; the cache is cleared once it is committed."""
+    # Imported here: tracking asks consent at every event, so consent reaches back only when it must.
+    from tracking.services import events_erase
+
     identifiers = customer_identifiers(customer=customer)
     subject = subject_hash_for(customer)
     customer_id = customer.pk

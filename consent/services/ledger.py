@@ -176,3 +176,45 @@ def suppression_lift(*, email: str, reasons: tuple[str, ...]) -> bool:
     """Lift the suppression of an address if its reason is one of `reasons`."""
     deleted, _ = Suppression.objects.filter(address_hash=address_hash(email), reason__in=reasons).delete()
     return bool(deleted)
+
+
+def consent_carry_over(*, source: Customer, into: Customer) -> int:
+    """When `source` is merged into `into`, copy `source`'s latest decisions and preference
+    that are newer than `into`'s: records are evidence and cannot move. Return how many."""
+
+    def latest(customer) -> dict:
+        found = {}
+        for record in ConsentRecord.objects.filter(customer=customer).order_by("recorded_at", "id"):
+            found[(record.purpose, record.topic_id)] = record
+        return found
+
+    theirs, ours = latest(source), latest(into)
+    copies = [
+        ConsentRecord(
+            customer=into,
+            purpose=record.purpose,
+            topic_id=record.topic_id,
+            decision=record.decision,
+            source=ConsentSource.PROFILE_MERGE,
+            policy_version=record.policy_version,
+            wording=record.wording,
+            proof={"merged_from_customer": source.pk, "record": record.pk, "original_source": record.source},
+            actor="system",
+            recorded_at=record.recorded_at,
+        )
+        for key, record in theirs.items()
+        if key not in ours or record.recorded_at > ours[key].recorded_at
+    ]
+    ConsentRecord.objects.bulk_create(copies)
+    their_preference, our_preference = preference_current(customer=source), preference_current(customer=into)
+    if their_preference and (our_preference is None or their_preference.recorded_at > our_preference.recorded_at):
+        PreferenceChange.objects.create(
+            customer=into,
+            frequency=their_preference.frequency,
+            paused_until=their_preference.paused_until,
+            source=ConsentSource.PROFILE_MERGE,
+            actor="system",
+            proof={"merged_from_customer": source.pk, "preference": their_preference.pk},
+            recorded_at=their_preference.recorded_at,
+        )
+    return len(copies)

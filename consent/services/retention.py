@@ -5,11 +5,12 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from consent.models import RetentionPolicy, RetentionRun
-from tracking.services import events_purge
 
 
 def retention_purge(*, now: datetime | None = None) -> RetentionRun:
     """Delete events older than their type's policy allows, and record the run."""
+    from tracking.services import events_purge  # tracking imports consent; see data_requests
+
     now = now or timezone.now()
     run = RetentionRun.objects.create(started_at=now)
     policies = list(RetentionPolicy.objects.all())

@@ -35,7 +35,7 @@ from consent.selectors import (
     address_hash,
     can_email,
     consent_state,
-    identifiers_erased,
+    erased_among,
     is_suppressed,
     suppression_for,
     unsubscribe_url,
@@ -331,14 +331,10 @@ def test_erasure_keeps_the_address_suppressed_so_a_reimport_stays_blocked(erased
 
 
 def test_erasure_remembers_a_hash_of_every_id_the_person_used(erased, bystander):
-    Kind = ErasedIdentifier.Kind
-    assert identifiers_erased(kind=Kind.EMAIL, values=[erased.email, bystander.email]) == {erased.email}
-    assert identifiers_erased(kind=Kind.USER_ID, values=[erased.external_id, bystander.external_id]) == {
-        erased.external_id
-    }
-    assert identifiers_erased(kind=Kind.ANONYMOUS_ID, values=[erased.anonymous_id, "anon-else"]) == {
-        erased.anonymous_id
-    }
+    assert erased_among(emails=[erased.email, bystander.email]) == {erased.email}
+    assert erased_among(user_ids=[erased.external_id, bystander.external_id]) == {erased.external_id}
+    assert erased_among(anonymous_ids=[erased.anonymous_id, "anon-else"]) == {erased.anonymous_id}
+    assert ErasedIdentifier.objects.filter(kind=ErasedIdentifier.Kind.EMAIL).count() == 1
 
 
 def test_erasure_clears_the_persons_cache_entries_and_only_theirs(

@@ -1,6 +1,6 @@
-"""Writes of the tracking app. `events_store` is the one durable path every
-event takes: the ingest API, the WebSocket stream, webhooks and the demo
-generator all call it."""
+"""`events_store` is the one durable path every event takes: the ingest API,
+the WebSocket stream, email engagement, ESP webhooks and the demo generator all
+call it."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,8 +15,8 @@ from core.errors import ServiceUnavailable
 from tracking.models import Event
 from tracking.selectors import events_of_subject
 
-# SQLite allows 32,766 parameters a statement; ten columns a row keeps a chunk
-# of this size well under it.
+# SQLite allows 32,766 parameters a statement; twelve columns a row keeps a
+# chunk of this size well under it.
 EVENTS_PER_STATEMENT = 1000
 
 MAX_ID_LENGTH = 255
@@ -31,6 +31,8 @@ _COLUMNS = (
     "anonymous_id",
     "customer",
     "product",
+    "source",
+    "email_message",
     "properties",
     "context",
     "occurred_at",
@@ -49,6 +51,8 @@ class EventDraft:
     anonymous_id: str = ""
     customer_id: int | None = None
     product_sku: str = ""
+    source_id: int | None = None
+    email_message_id: int | None = None
     properties: dict = field(default_factory=dict)
     context: dict = field(default_factory=dict)
 
@@ -64,6 +68,7 @@ class EventsStored:
     stored: int  # new rows written
     duplicates: int  # message ids seen before (or twice in this batch): accepted, stored once
     rejected: tuple[RejectedEvent, ...]
+    new_message_ids: frozenset[str] = frozenset()
 
     @property
     def accepted(self) -> int:
@@ -107,17 +112,18 @@ def events_store(*, drafts: Sequence[EventDraft]) -> EventsStored:
         else:
             unique[draft.message_id] = draft
 
-    stored = _insert_new(list(unique.values()), received_at=timezone.now()) if unique else 0
+    new_ids = _insert_new(list(unique.values()), received_at=timezone.now()) if unique else frozenset()
     return EventsStored(
-        stored=stored,
-        duplicates=repeats_in_batch + len(unique) - stored,
+        stored=len(new_ids),
+        duplicates=repeats_in_batch + len(unique) - len(new_ids),
         rejected=tuple(rejected),
+        new_message_ids=new_ids,
     )
 
 
-def _insert_new(drafts: list[EventDraft], *, received_at: datetime) -> int:
-    """INSERT … ON CONFLICT (message_id) DO NOTHING: new rows are stored, repeats
-    skipped, and the row count says how many were new."""
+def _insert_new(drafts: list[EventDraft], *, received_at: datetime) -> frozenset[str]:
+    """INSERT … ON CONFLICT (message_id) DO NOTHING RETURNING message_id: new rows
+    are stored, repeats skipped, and the ids returned are the new ones."""
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
@@ -134,7 +140,7 @@ def _column_names() -> str:
     return ", ".join(quote(Event._meta.get_field(name).column) for name in _COLUMNS)
 
 
-def _insert_postgres(cursor, drafts: list[EventDraft], received_at: datetime) -> int:
+def _insert_postgres(cursor, drafts: list[EventDraft], received_at: datetime) -> frozenset[str]:
     # The batch travels as one JSON document unpacked by jsonb_to_recordset:
     # one parameter whatever the batch size, serialized in C by orjson and
     # parsed in C by Postgres (arrays of text cost a regex escape per value).
@@ -147,22 +153,22 @@ def _insert_postgres(cursor, drafts: list[EventDraft], received_at: datetime) ->
         f"INSERT INTO {Event._meta.db_table} ({columns}) "
         f"SELECT {', '.join(_COLUMNS[:-1])}, %s FROM jsonb_to_recordset(%s::jsonb) AS v("
         "message_id text, type text, user_id text, anonymous_id text, customer bigint, product text, "
-        "properties jsonb, context jsonb, occurred_at timestamptz) "
-        "ON CONFLICT (message_id) DO NOTHING",
+        "source bigint, email_message bigint, properties jsonb, context jsonb, occurred_at timestamptz) "
+        "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
         [received_at, rows],
     )
-    return cursor.rowcount
+    return frozenset(row[0] for row in cursor.fetchall())
 
 
 _json_default = DjangoJSONEncoder().default
 
 
-def _insert_values(cursor, drafts: list[EventDraft], received_at: datetime) -> int:
+def _insert_values(cursor, drafts: list[EventDraft], received_at: datetime) -> frozenset[str]:
     # SQLite: multi-row VALUES, chunked under its limit on parameters.
     fields = [Event._meta.get_field(name) for name in _COLUMNS]
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     head = f"INSERT INTO {Event._meta.db_table} ({_column_names()}) VALUES "
-    stored = 0
+    stored: set[str] = set()
     for start in range(0, len(drafts), EVENTS_PER_STATEMENT):
         chunk = drafts[start : start + EVENTS_PER_STATEMENT]
         params = [
@@ -170,9 +176,10 @@ def _insert_values(cursor, drafts: list[EventDraft], received_at: datetime) -> i
             for draft in chunk
             for f, value in zip(fields, (*_row_values(draft), received_at), strict=True)
         ]
-        cursor.execute(head + ", ".join([row] * len(chunk)) + " ON CONFLICT (message_id) DO NOTHING", params)
-        stored += cursor.rowcount
-    return stored
+        tail = " ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
+        cursor.execute(head + ", ".join([row] * len(chunk)) + tail, params)
+        stored.update(row[0] for row in cursor.fetchall())
+    return frozenset(stored)
 
 
 def _row_values(draft: EventDraft) -> tuple:
@@ -184,6 +191,8 @@ def _row_values(draft: EventDraft) -> tuple:
         draft.anonymous_id,
         draft.customer_id,
         draft.product_sku or None,
+        draft.source_id,
+        draft.email_message_id,
         draft.properties,
         draft.context,
         draft.occurred_at,

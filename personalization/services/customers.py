@@ -1,4 +1,4 @@
-"""Writes of the personalization app: customer profiles and the product catalog."""
+"""Customer profiles and the product catalog: creating and updating them."""
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
