@@ -66,3 +66,12 @@ def tracked_message(*, scope: str, token: str) -> tuple[Message, dict]:
     if message is None:
         raise NotFound("This link is not valid.")
     return message, payload
+
+
+def events_recent(*, limit: int = 50) -> QuerySet[Event]:
+    """The latest stored events, newest first, with their source."""
+    return Event.objects.select_related("source").order_by("-id")[:limit]
+
+
+def sources_all() -> QuerySet[Source]:
+    return Source.objects.order_by("name")

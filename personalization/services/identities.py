@@ -20,6 +20,7 @@ class EventIds:
     user_id: str
     anonymous_id: str
     occurred_at: datetime
+    customer_id: int | None = None  # when the sender already knew the customer (an email open, say)
     previous_id: str = ""  # alias calls: the id the user had before
 
 
@@ -48,8 +49,8 @@ def identities_resolve(*, events: list[EventIds]) -> Resolution:
             _alias(event, by_user, by_anonymous, resolution)
     _identities_add(resolution.linked, kind=IdentityKind.ANONYMOUS_ID)
     for event in events:
-        customer_id = by_user.get(event.user_id) if event.user_id else by_anonymous.get(event.anonymous_id)
-        resolution.customer_of[event.event_id] = _survivor(customer_id, resolution.merged)
+        by_ids = by_user.get(event.user_id) if event.user_id else by_anonymous.get(event.anonymous_id)
+        resolution.customer_of[event.event_id] = _survivor(by_ids or event.customer_id, resolution.merged)
     return resolution
 
 

@@ -13,6 +13,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from tests.e2e.browser import chromium
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -77,3 +79,66 @@ def server(transactional_db):
     finally:
         if process.poll() is None:
             running.stop()
+        sessions_of_other_processes_gone()
+
+
+def sessions_of_other_processes_gone(timeout: float = 10) -> None:
+    """Postgres notices closed connections a moment after their process exits; wait, so that
+    the test database can be flushed or dropped."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+        time.sleep(0.1)
+
+
+class RunningWorker:
+    def __init__(self, process: subprocess.Popen):
+        self.process = process
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, as when a machine dies."""
+        self.process.kill()
+        self.process.wait(timeout=15)
+
+
+def worker_start() -> RunningWorker:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "1", "--pool", "solo",
+         "--loglevel", "WARNING", "--without-heartbeat", "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=process_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return RunningWorker(process)
+
+
+@pytest.fixture
+def worker_factory(transactional_db):
+    """Start real Celery workers on the test database and broker; all are stopped at the end."""
+    started: list[RunningWorker] = []
+
+    def start() -> RunningWorker:
+        started.append(worker_start())
+        return started[-1]
+
+    yield start
+    for running in started:
+        if running.process.poll() is None:
+            running.process.terminate()
+            try:
+                running.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                running.kill()
+    sessions_of_other_processes_gone()
+
+
+@pytest.fixture
+def browser_context(monkeypatch):
+    # Playwright's sync API keeps an event loop in this thread, which makes Django refuse
+    # database calls here; none of them runs inside that loop, so the guard may step aside.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with chromium() as context:
+        yield context

@@ -21,6 +21,7 @@ from tracking.ingest.gateway import (
     batch_calls,
     events_write,
     json_object,
+    refusals_count,
     single_call,
     source_authenticate,
 )
@@ -63,15 +64,20 @@ async def _ingest(path: str, payload: dict, source, headers: dict, scope, *, bod
     gpc = headers.get("sec-gpc", "").strip() == "1"
     if path == "/v1/batch":
         batch = batch_calls(payload, source, body_size=body_size)
+        await refusals_count(source=source, refused=len(batch.refused))
         drafts = [draft for _, draft in batch.drafts]
         outcome = await events_write(
             source=source, drafts=drafts, calls=len(drafts) + len(batch.refused), gpc=gpc, proof=proof
         )
         rejected = [{"index": index, "reason": reason} for index, reason in batch.refused]
         return {"success": True, "accepted": outcome.accepted, "rejected": rejected}
-    if body_size > MAX_EVENT_BYTES:
-        raise Refusal(413, "too_large", "An event may be at most 32 KB.")
-    draft = single_call(CALLS[path], payload, source)
+    try:
+        if body_size > MAX_EVENT_BYTES:
+            raise Refusal(413, "too_large", "An event may be at most 32 KB.")
+        draft = single_call(CALLS[path], payload, source)
+    except Refusal:
+        await refusals_count(source=source, refused=1)
+        raise
     await events_write(source=source, drafts=[draft], calls=1, gpc=gpc, proof=proof)
     return {"success": True}
 

@@ -3,6 +3,7 @@ write key's source), turning a body into accepted calls, throttling, and the
 durable write."""
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import orjson
@@ -12,10 +13,10 @@ from django.utils import timezone
 from core.errors import ServiceUnavailable
 from tracking.ingest.segment import CallRefused, flat_event_parse, segment_batch_parse, segment_call_parse
 from tracking.ingest.throttle import events_throttled
-from tracking.ingest.writer import writer
+from tracking.ingest.writer import database_or_unavailable, writer
 from tracking.models import ConsentMode
 from tracking.selectors import source_for_write_key
-from tracking.services import EventDraft, IngestOutcome, IngestRequest
+from tracking.services import EventDraft, IngestOutcome, IngestRequest, source_counts_add
 
 MAX_EVENT_BYTES = 32 * 1024
 SOURCE_CACHE_SECONDS = 30
@@ -47,12 +48,10 @@ async def source_authenticate(write_key: str) -> SourceInfo:
     """The source a write key belongs to (cached in this process for 30 s), or 401."""
     cached = _sources.get(write_key)
     if cached is None or cached[1] < time.monotonic():
-        source = await sync_to_async(source_for_write_key, thread_sensitive=True)(write_key=write_key)
-        info = None
-        if source is not None:
-            origins = tuple(o.strip() for o in source.allowed_origins.split() if o.strip())
-            upstream = source.consent_mode == ConsentMode.UPSTREAM
-            info = SourceInfo(source.pk, upstream, source.events_per_second, origins)
+        try:
+            info = await sync_to_async(_source_lookup, thread_sensitive=True)(write_key)
+        except ServiceUnavailable as unavailable:
+            raise Refusal(503, "unavailable", unavailable.message, {"retry-after": "1"}) from None
         cached = _sources[write_key] = (info, time.monotonic() + SOURCE_CACHE_SECONDS)
     if cached[0] is None:
         raise Refusal(
@@ -63,6 +62,15 @@ async def source_authenticate(write_key: str) -> SourceInfo:
             {"www-authenticate": "Basic"},
         )
     return cached[0]
+
+
+def _source_lookup(write_key: str) -> SourceInfo | None:
+    with database_or_unavailable():
+        source = source_for_write_key(write_key=write_key)
+    if source is None:
+        return None
+    origins = tuple(o.strip() for o in source.allowed_origins.split() if o.strip())
+    return SourceInfo(source.pk, source.consent_mode == ConsentMode.UPSTREAM, source.events_per_second, origins)
 
 
 def json_object(body: bytes | str) -> dict:
@@ -88,13 +96,22 @@ def single_call(kind: str, payload: dict, source: SourceInfo) -> EventDraft:
 
 def batch_calls(payload: dict, source: SourceInfo, *, body_size: int):
     """A batch: accepted drafts with their index, and refused indexes with reasons."""
-    return segment_batch_parse(
-        payload,
-        received_at=timezone.now(),
-        source_id=source.id,
-        # Only a body larger than the event limit can hold an event over it.
-        too_big=lambda call: body_size > MAX_EVENT_BYTES and len(orjson.dumps(call)) > MAX_EVENT_BYTES,
-    )
+    try:
+        return segment_batch_parse(
+            payload,
+            received_at=timezone.now(),
+            source_id=source.id,
+            # Only a body larger than the event limit can hold an event over it.
+            too_big=lambda call: body_size > MAX_EVENT_BYTES and len(orjson.dumps(call)) > MAX_EVENT_BYTES,
+        )
+    except CallRefused as refusal:
+        raise Refusal(400, "invalid", str(refusal)) from None
+
+
+async def refusals_count(*, source: SourceInfo, refused: int) -> None:
+    """Count calls a known source sent that were refused (they are not stored)."""
+    if refused:
+        await sync_to_async(source_counts_add, thread_sensitive=False)(counts={source.id: Counter(refused=refused)})
 
 
 async def events_write(*, source: SourceInfo, drafts: list[EventDraft], calls: int, gpc: bool, proof: dict):

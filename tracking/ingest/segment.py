@@ -91,7 +91,10 @@ def occurred_at(call: dict, *, received_at: datetime, batch_sent_at: datetime | 
         return received_at
     sent_at = _time(call.get("sentAt"), "sentAt") or batch_sent_at
     if sent_at is not None:
-        moment += received_at - sent_at
+        try:
+            moment += received_at - sent_at
+        except OverflowError:
+            raise CallRefused("timestamp and sentAt are too far apart to correct the clock; check both.") from None
     return min(moment, received_at + MAX_FUTURE)
 
 
@@ -201,7 +204,10 @@ def flat_event_parse(payload: dict, *, received_at: datetime, source_id: int) ->
     if stamp is None:
         moment = received_at
     elif isinstance(stamp, int | float) and not isinstance(stamp, bool):
-        moment = min(datetime.fromtimestamp(stamp / 1000, tz=UTC), received_at)
+        try:
+            moment = min(datetime.fromtimestamp(stamp / 1000, tz=UTC), received_at)
+        except (OverflowError, OSError, ValueError):
+            raise CallRefused(f"timestamp {stamp} is not a time: give milliseconds since 1970.") from None
     else:
         raise CallRefused("timestamp must be a number of milliseconds since 1970 (e.g. 1767225600000).")
     user_id = _text(payload.get("userId"), "userId")

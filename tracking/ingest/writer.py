@@ -8,6 +8,7 @@ arrives while a batch commits goes into the next one.
 
 import asyncio
 import weakref
+from contextlib import contextmanager
 
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, close_old_connections, connection
@@ -20,15 +21,23 @@ GATHER_SECONDS = 0.001  # how long a batch waits for company before it is writte
 MAX_EVENTS_PER_COMMIT = 5000
 
 
-def _ingest(requests: list[IngestRequest]) -> list[IngestOutcome]:
+@contextmanager
+def database_or_unavailable():
+    """Database work on the ingest path: on a fresh connection if the last one broke, and
+    ServiceUnavailable (503, clients retry) when the database cannot answer."""
     if not connection.in_atomic_block:  # never mid-transaction (the test suite's, say)
         close_old_connections()  # a connection broken by a database restart is replaced, not reused
     try:
-        return events_ingest(requests=requests)
+        yield
     except (DatabaseError, PoolTimeout) as exc:
         raise ServiceUnavailable(
             "Events could not be stored right now; nothing from this request was kept. Retry shortly."
         ) from exc
+
+
+def _ingest(requests: list[IngestRequest]) -> list[IngestOutcome]:
+    with database_or_unavailable():
+        return events_ingest(requests=requests)
 
 
 class GroupCommitWriter:

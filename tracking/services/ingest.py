@@ -47,7 +47,8 @@ class IngestOutcome:
 
 def event_consent(context: dict) -> bool | None:
     """What the event's own consent context (Segment's context.consent) says about tracking."""
-    preferences = context.get("consent", {}).get("categoryPreferences") if isinstance(context, dict) else None
+    consent = context.get("consent") if isinstance(context, dict) else None
+    preferences = consent.get("categoryPreferences") if isinstance(consent, dict) else None
     if not isinstance(preferences, dict):
         return None
     values = [bool(value) for name, value in preferences.items() if str(name).lower() in TRACKING_CATEGORIES]

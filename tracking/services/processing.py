@@ -64,7 +64,10 @@ def _single_drain():
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [_DRAIN_LOCK_KEY])
 
 
-_FIELDS = ("id", "type", "user_id", "anonymous_id", "product_id", "properties", "occurred_at", "email_message_id")
+_FIELDS = (
+    "id", "type", "user_id", "anonymous_id", "customer_id", "product_id", "properties", "occurred_at",
+    "email_message_id",
+)  # fmt: skip
 
 
 def events_process_batch(*, size: int = BATCH_SIZE) -> int:
@@ -86,6 +89,7 @@ def events_process_batch(*, size: int = BATCH_SIZE) -> int:
                     user_id=row["user_id"],
                     anonymous_id=row["anonymous_id"],
                     occurred_at=row["occurred_at"],
+                    customer_id=row["customer_id"],
                     previous_id=str(row["properties"].get("previousId", "")) if row["type"] == EventType.ALIAS else "",
                 )
                 for row in rows
