@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint format services
+.PHONY: demo test lint format services browser
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,13 +28,18 @@ demo: $(VENV)/.runtime .env
 	$(PY) manage.py demo --host $(HOST) --port $(PORT)
 
 # The suite runs against this machine's Postgres and Redis (defaults in pyproject.toml).
-test: $(VENV)/.dev services
+test: $(VENV)/.dev services browser
 	$(PY) -m pytest
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
 services:
 	@$(PY) scripts/services_check.py
+
+# The browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
+APT := $(shell [ "$$(id -u)" = 0 ] || echo sudo) apt-get
+browser:
+	@command -v chromium >/dev/null || { $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq chromium chromium-driver >/dev/null; }
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .

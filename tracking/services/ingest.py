@@ -136,7 +136,8 @@ def _after_commit(requests: list[IngestRequest], outcomes: list[IngestOutcome], 
 
 
 def events_processing_schedule() -> None:
-    """Ask a worker to process new events soon: at most one queued task, however many requests."""
+    """Ask a worker to process new events soon: at most one queued task, however many requests.
+    The task clears the flag as it starts, so events stored after that schedule the next run."""
     from tracking.tasks import events_process_task  # tasks import the services
 
     if cache.add(PROCESSING_FLAG, 1, timeout=10):

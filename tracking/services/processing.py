@@ -119,13 +119,30 @@ def events_process_batch(*, size: int = BATCH_SIZE) -> int:
 def _follow_identities(resolution) -> None:
     """Events already processed follow their person: history linked at identify is
     folded into the profile, and a merged profile's events move to the survivor."""
-    for anonymous_id, customer_id in resolution.linked.items():
-        Event.objects.filter(anonymous_id=anonymous_id, customer__isnull=True, processed_at__isnull=False).update(
-            customer_id=customer_id, processed_at=None
-        )
+    _history_link(resolution.linked)
     for gone, into in resolution.merged:
         Event.objects.filter(customer_id=gone).update(customer_id=into)
         consent_carry_over(source=Customer.objects.get(pk=gone), into=Customer.objects.get(pk=into))
+
+
+def _history_link(linked: dict[str, int]) -> None:
+    """Give processed anonymous events their newly known customer, and process them again."""
+    if not linked:
+        return
+    if connection.vendor == "postgresql":
+        rows = orjson.dumps([{"anonymous_id": a, "customer": c} for a, c in linked.items()]).decode()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Event._meta.db_table} AS e SET customer_id = v.customer, processed_at = NULL "
+                "FROM jsonb_to_recordset(%s::jsonb) AS v(anonymous_id text, customer bigint) "
+                "WHERE e.anonymous_id = v.anonymous_id AND e.customer_id IS NULL AND e.processed_at IS NOT NULL",
+                [rows],
+            )
+        return
+    for anonymous_id, customer_id in linked.items():
+        Event.objects.filter(anonymous_id=anonymous_id, customer__isnull=True, processed_at__isnull=False).update(
+            customer_id=customer_id, processed_at=None
+        )
 
 
 def _email_effects(facts: tuple[EventFact, ...]) -> None:
