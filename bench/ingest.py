@@ -88,7 +88,7 @@ def drive(url: str, write_key: str, bodies: list[bytes], concurrency: int) -> di
             break
         except queue.Empty:
             if not process.is_alive():
-                raise SystemExit(f"The client process died (exit code {process.exitcode}); see its error above.") from None
+                raise SystemExit(f"The client died (exit code {process.exitcode}); see its error above.") from None
     process.join()
     return outcome
 
