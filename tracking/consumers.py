@@ -11,6 +11,7 @@ from tracking.ingest.gateway import (
     Refusal,
     events_write,
     json_object,
+    origin_check,
     single_call,
     source_authenticate,
 )
@@ -24,12 +25,13 @@ class TrackConsumer(AsyncWebsocketConsumer):
     acknowledged once it is stored: {"success": true, "messageId": ...} or an error."""
 
     async def connect(self):
+        headers = dict(self.scope["headers"])
         try:
             self.source = await source_authenticate(self._write_key())
+            origin_check(self.source, headers[b"origin"].decode("latin-1") if b"origin" in headers else None)
         except Refusal:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        headers = dict(self.scope["headers"])
         self.gpc = headers.get(b"sec-gpc", b"").strip() == b"1"
         self.proof = {
             "ip": (self.scope.get("client") or ("",))[0],

@@ -6,10 +6,13 @@
  * Options (data- attributes on the script tag):
  *   data-write-key        the source's public write key (required)
  *   data-require-consent  "true": no cookie and no event until tailor.consent(true); events
- *                         tracked before are held in memory, sent on a yes, dropped on a no
+ *                         tracked before are held in memory, sent on a yes, dropped on a no.
+ *                         A yes is remembered (cookie tailor_consent) and sent with each event
+ *                         as Segment's context.consent; a no deletes Tailor's cookies.
  *   data-endpoint         where events go (default: the address the script was loaded from)
  *
- * API (calls made before the script loads are queued: window.tailor = window.tailor || []):
+ * API (calls made before the script loads are queued: window.tailor = window.tailor || [];
+ * tailor.push(["track", "Product Viewed", {...}]) works before and after loading):
  *   tailor.page([name], [properties])        tailor.track(event, [properties])
  *   tailor.identify(userId, [traits])        tailor.consent(true | false)
  *   tailor.productViewed(product)            tailor.productAdded(product, [quantity])
@@ -32,7 +35,9 @@
   var endpoint = (script.getAttribute("data-endpoint") || new URL(script.src).origin) + "/v1/batch";
   var requireConsent = script.getAttribute("data-require-consent") === "true";
   var gpc = navigator.globalPrivacyControl === true;
-  var consented = !requireConsent && !gpc;
+  // A yes given on an earlier page is remembered in a cookie of its own (a cookie that
+  // records the choice itself is allowed before consent).
+  var consented = !gpc && (!requireConsent || readCookie("tailor_consent") === "yes");
   var queue = [];   // ready to send
   var held = [];    // tracked before consent, in memory only
   var userId = null;
@@ -40,6 +45,9 @@
   function readCookie(name) {
     var found = document.cookie.split("; ").filter(function (c) { return c.indexOf(name + "=") === 0; })[0];
     return found ? decodeURIComponent(found.slice(name.length + 1)) : null;
+  }
+  function dropCookie(name) {
+    document.cookie = name + "=; Max-Age=0; Path=/; SameSite=Lax";
   }
   function writeCookie(name, value) {
     document.cookie = name + "=" + encodeURIComponent(value) + "; Max-Age=" + YEAR_SECONDS + "; Path=/; SameSite=Lax"
@@ -65,7 +73,9 @@
       page: { path: location.pathname, referrer: document.referrer, title: document.title, url: location.href },
       userAgent: navigator.userAgent,
       locale: navigator.language,
-      timezone: zone
+      timezone: zone,
+      // Segment's consent context: Tailor reads it to know that this visitor said yes.
+      consent: requireConsent ? { categoryPreferences: { analytics: consented } } : undefined
     };
   }
   function enqueue(call) {
@@ -110,11 +120,14 @@
       if (gpc) { return; }
       consented = !!yes;
       if (consented) {
+        writeCookie("tailor_consent", "yes");
         if (userId) { writeCookie("tailor_uid", userId); }
-        held.splice(0).forEach(function (call) { stamp(call); queue.push(call); });
+        held.splice(0).forEach(function (call) { call.context = context(); stamp(call); queue.push(call); });
         flush(false);
       } else {
         held = [];
+        queue = [];
+        ["tailor_aid", "tailor_uid", "tailor_consent"].forEach(dropCookie);
       }
     },
     productViewed: function (product) { api.track("Product Viewed", product); },
@@ -123,12 +136,14 @@
     },
     productRemoved: function (product) { api.track("Product Removed", product); },
     orderCompleted: function (order) { api.track("Order Completed", order); },
-    flush: function () { flush(false); }
+    flush: function () { flush(false); },
+    // The queue form keeps working after the script has loaded: tailor.push(["track", ...]).
+    push: function (call) { if (api[call[0]]) { api[call[0]].apply(null, call.slice(1)); } }
   };
 
   var early = Array.isArray(window.tailor) ? window.tailor : [];
   window.tailor = api;
-  early.forEach(function (call) { if (api[call[0]]) { api[call[0]].apply(null, call.slice(1)); } });
+  early.forEach(api.push);
   setInterval(function () { flush(false); }, FLUSH_EVERY_MS);
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "hidden") { flush(true); }

@@ -105,3 +105,27 @@ def test_a_browser_sending_global_privacy_control_is_not_tracked(server, source,
     time.sleep(1)
     assert not Event.objects.exists()
     assert "tailor_aid" not in {c["name"] for c in browser_context.cookies()}
+
+
+def test_a_yes_to_consent_is_remembered_on_the_next_page_and_sent_as_context(server, source, browser_context):
+    page = browser_context.new_page()
+    install(page, server, source, **{"data-require-consent": "true"})
+    page.evaluate("""() => tailor.consent(true)""")
+    install(page, server, source, **{"data-require-consent": "true"})  # the next page load
+    page.evaluate("""() => { tailor.track("Product Viewed"); tailor.flush(); }""")
+    [event] = events_arrive(1)
+    assert event.context["consent"] == {"categoryPreferences": {"analytics": True}}
+
+
+def test_a_no_to_consent_deletes_the_cookies_a_yes_had_set(server, source, browser_context):
+    page = browser_context.new_page()
+    install(page, server, source, **{"data-require-consent": "true"})
+    page.evaluate("""() => { tailor.consent(true); tailor.identify("u-1"); tailor.consent(false); }""")
+    assert not {"tailor_aid", "tailor_uid", "tailor_consent"} & {c["name"] for c in browser_context.cookies()}
+
+
+def test_the_queue_form_keeps_working_after_the_snippet_has_loaded(server, source, browser_context):
+    page = browser_context.new_page()
+    install(page, server, source)
+    page.evaluate("""() => { tailor.push(["track", "Product Viewed", {product_id: "SKU-9"}]); tailor.flush(); }""")
+    assert [(e.type, e.product_id) for e in events_arrive(1)] == [("Product Viewed", "SKU-9")]

@@ -353,3 +353,36 @@ def test_a_database_outage_gets_503_also_for_a_write_key_not_seen_yet():
     with database_down():
         reply = send("/v1/track", track("m-1"), key=source.write_key)
     assert (reply.status, reply.headers.get("retry-after")) == (503, "1")
+
+
+def test_with_redis_unreachable_events_are_still_stored_and_acknowledged(db, settings):
+    """Redis holds throttle counters, counts and the live feed, never the only copy of
+    an event: without it the event goes to Postgres and the SDK gets its 200."""
+    source = Source.objects.create(name="Shop", consent_mode="upstream")
+    dead = "redis://127.0.0.1:1/0"
+    settings.REDIS_URL = dead
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": dead}}
+
+    reply = send("/v1/track", track("m-1"), key=source.write_key)
+
+    assert reply.status == 200
+    assert stored_ids() == {"m-1"}
+
+
+def test_a_browser_origin_the_source_does_not_allow_gets_403_and_nothing_is_stored(db):
+    source = Source.objects.create(name="Shop", consent_mode="upstream", allowed_origins="https://shop.example")
+    reply = send("/v1/track", track("m-1"), key=source.write_key, headers=[(b"origin", b"https://evil.example")])
+    assert reply.status == 403
+    assert reply.json()["error"]["code"] == "forbidden_origin"
+    assert not Event.objects.exists()
+
+
+def test_an_allowed_origin_and_a_request_without_origin_are_both_accepted(db):
+    source = Source.objects.create(name="Shop", consent_mode="upstream", allowed_origins="https://shop.example")
+    from_the_shop = send(
+        "/v1/track", track("m-1"), key=source.write_key, headers=[(b"origin", b"https://shop.example")]
+    )
+    from_a_server = send("/v1/track", track("m-2"), key=source.write_key)
+    assert (from_the_shop.status, from_a_server.status) == (200, 200)
+    assert from_the_shop.headers["access-control-allow-origin"] == "https://shop.example"
+    assert stored_ids() == {"m-1", "m-2"}

@@ -21,6 +21,7 @@ from tracking.ingest.gateway import (
     batch_calls,
     events_write,
     json_object,
+    origin_check,
     refusals_count,
     single_call,
     source_authenticate,
@@ -53,6 +54,7 @@ class IngestApp:
             payload = json_object(body)
             source = await source_authenticate(_write_key(headers, payload))
             cors["access-control-allow-origin"] = _allowed_origin(headers.get("origin"), source.allowed_origins)
+            origin_check(source, headers.get("origin"))
             reply = await _ingest(scope["path"], payload, source, headers, scope, body_size=len(body))
             await _reply(send, 200, orjson.dumps(reply), cors)
         except Refusal as refusal:

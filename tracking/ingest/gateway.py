@@ -20,6 +20,7 @@ from tracking.services import EventDraft, IngestOutcome, IngestRequest, source_c
 
 MAX_EVENT_BYTES = 32 * 1024
 SOURCE_CACHE_SECONDS = 30
+SOURCE_CACHE_SIZE = 1000  # keys remembered, known or not: random keys must not grow memory
 
 
 class Refusal(Exception):
@@ -52,6 +53,9 @@ async def source_authenticate(write_key: str) -> SourceInfo:
             info = await sync_to_async(_source_lookup, thread_sensitive=True)(write_key)
         except ServiceUnavailable as unavailable:
             raise Refusal(503, "unavailable", unavailable.message, {"retry-after": "1"}) from None
+        if len(_sources) >= SOURCE_CACHE_SIZE:
+            _sources.pop(next(iter(_sources)))  # the oldest entry (dicts keep insertion order)
+        _sources.pop(write_key, None)
         cached = _sources[write_key] = (info, time.monotonic() + SOURCE_CACHE_SECONDS)
     if cached[0] is None:
         raise Refusal(
@@ -62,6 +66,16 @@ async def source_authenticate(write_key: str) -> SourceInfo:
             {"www-authenticate": "Basic"},
         )
     return cached[0]
+
+
+def origin_check(source: SourceInfo, origin: str | None) -> None:
+    """A write key is public, so a source can name the sites that may use it from a
+    browser; requests with no Origin (servers, SDKs) are not browsers and pass."""
+    if origin and "*" not in source.allowed_origins and origin not in source.allowed_origins:
+        raise Refusal(
+            403, "forbidden_origin",
+            f"This write key may not be used from {origin}: add the origin to the source's allowed origins.",
+        )  # fmt: skip
 
 
 def _source_lookup(write_key: str) -> SourceInfo | None:

@@ -2,11 +2,14 @@
 web process) or, in embedded mode, in this process."""
 
 import asyncio
+import logging
 import time
 import weakref
 
 import redis.asyncio
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis]" = weakref.WeakKeyDictionary()
 _local_counts: dict[tuple[int, int], int] = {}
@@ -25,8 +28,13 @@ async def events_throttled(*, source_id: int, limit: int, events: int) -> int:
     second = int(time.time())
     if settings.REDIS_URL:
         key = f"tailor:throttle:{source_id}:{second}"
-        async with _client().pipeline(transaction=False) as pipe:
-            count, _ = await pipe.incrby(key, events).expire(key, 2).execute()
+        try:
+            async with _client().pipeline(transaction=False) as pipe:
+                count, _ = await pipe.incrby(key, events).expire(key, 2).execute()
+        except redis.RedisError as error:
+            # Events are kept in Postgres, not Redis: without the counter, let them in.
+            logger.warning("Throttling is off while Redis is unreachable (%s)", error)
+            return 0
     else:
         for stale in [k for k in _local_counts if k[1] < second]:
             del _local_counts[stale]

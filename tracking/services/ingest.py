@@ -1,6 +1,7 @@
 """From accepted calls to stored events: identity lookup, consent at the door,
 one durable write for many requests, and a nudge to the processing worker."""
 
+import logging
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
@@ -21,6 +22,8 @@ NOT_BEHAVIOR = {EventType.IDENTIFY, EventType.ALIAS}
 # Segment's consent context names categories; these mean behavioral tracking.
 TRACKING_CATEGORIES = {"tracking", "analytics"}
 PROCESSING_FLAG = "tracking:processing-scheduled"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -129,10 +132,19 @@ def _after_commit(requests: list[IngestRequest], outcomes: list[IngestOutcome], 
         counts.setdefault(request.source_id, Counter()).update(
             stored=outcome.stored, duplicate=outcome.duplicates, not_consented=outcome.not_consented
         )
-    source_counts_add(counts=counts)
+    # The events are committed: what follows is bookkeeping in Redis, which must not
+    # turn a stored event into an error reply (the retry would only be a duplicate).
+    _best_effort(source_counts_add, counts=counts)
     if stored:
-        events_processing_schedule()
-        live_events_publish(stored)
+        _best_effort(events_processing_schedule)  # the beat schedule catches up if this is lost
+        _best_effort(live_events_publish, stored)
+
+
+def _best_effort(action, *args, **kwargs) -> None:
+    try:
+        action(*args, **kwargs)
+    except Exception:
+        logger.exception("After storing events, %s failed", action.__name__)
 
 
 def events_processing_schedule() -> None:
