@@ -143,6 +143,11 @@ CELERY_BEAT_SCHEDULE = {
     "retention-purge": {"task": "consent.tasks.retention_purge_task", "schedule": crontab(hour=3, minute=15)},
     # A safety net: ingest schedules processing itself, this catches anything a lost task left behind.
     "events-process": {"task": "tracking.tasks.events_process_task", "schedule": 30.0},
+    # Time-window segment rules flip at known moments: checked every few seconds.
+    "segment-checks": {"task": "personalization.tasks.segment_checks_task", "schedule": 5.0},
+    "segments-refresh": {"task": "personalization.tasks.segments_refresh_task", "schedule": crontab(minute=7)},
+    "traits-recompute": {"task": "personalization.tasks.traits_recompute_task", "schedule": crontab(hour=2, minute=0)},
+    "clusterings-run": {"task": "personalization.tasks.clusterings_run_task", "schedule": crontab(hour=2, minute=30)},
 }
 
 # --- Email --------------------------------------------------------------------
@@ -194,6 +199,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Served from the apps' folders too, so that a server started without collectstatic
+# (the end-to-end tests, a first start) still has the admin's scripts.
+WHITENOISE_USE_FINDERS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

@@ -7,6 +7,8 @@ from consent.models import Decision, Purpose, RequestKind
 from consent.selectors import consent_history, consent_state, customers_with_decision
 from consent.services import data_request_create
 from personalization.models import Customer, Identity, Product
+from personalization.segments.selectors import customer_segments
+from personalization.selectors import traits_summary
 from tracking.selectors import events_recent_for_customer
 
 
@@ -46,11 +48,13 @@ class CustomerAdmin(admin.ModelAdmin):
     ]
     search_fields = ["=external_id", "email", "first_name", "last_name", "=identities__value"]
     readonly_fields = [
-        "first_seen_at", "last_seen_at", "created_at", "updated_at", "recent_events", "consent_now", "consent_timeline"
+        "first_seen_at", "last_seen_at", "created_at", "updated_at", "recent_events", "consent_now", "consent_timeline",
+        "traits_now", "segments_now",
     ]  # fmt: skip
     fieldsets = [
         (None, {"fields": ["external_id", "email", "first_name", "last_name", "timezone", "locale"]}),
         ("Consent", {"fields": ["consent_now", "consent_timeline"]}),
+        ("Traits and segments", {"fields": ["traits_now", "segments_now"]}),
         ("Activity", {"fields": ["first_seen_at", "last_seen_at", "recent_events"]}),
         ("Attributes", {"fields": ["attributes"], "classes": ["collapse"]}),
         ("Record", {"fields": ["created_at", "updated_at"]}),
@@ -104,6 +108,25 @@ class CustomerAdmin(admin.ModelAdmin):
         head = mark_safe("<tr><th>when</th><th>what</th><th>source</th><th>by</th><th>policy</th></tr>")
         return format_html("<table>{}{}</table>", head, rows)
 
+    @admin.display(description="traits")
+    def traits_now(self, customer):
+        rows = traits_summary(customer=customer)
+        if not rows:
+            return "no activity yet"
+        return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
+
+    @admin.display(description="segments now")
+    def segments_now(self, customer):
+        memberships = customer_segments(customer=customer)
+        rows = format_html_join(
+            "", '<tr><td><a href="{}">{}</a></td><td>since {}</td><td><a href="{}">why</a></td></tr>',
+            ((reverse("admin:personalization_segment_change", args=[m.segment_id]), m.segment.name,
+              f"{m.entered_at:%Y-%m-%d %H:%M}",
+              reverse("admin:personalization_segment_why", args=[m.segment_id, customer.pk]))
+             for m in memberships),
+        )  # fmt: skip
+        return format_html("<table>{}</table>", rows) if rows else "in no segment"
+
     @admin.display(description="recent events")
     def recent_events(self, customer):
         events = events_recent_for_customer(customer_id=customer.pk, limit=20)
@@ -131,3 +154,6 @@ class ProductAdmin(admin.ModelAdmin):
     list_filter = ["in_stock", "category", "currency"]
     search_fields = ["=sku", "name", "category"]
     list_editable = ["in_stock"]
+
+
+from personalization.segments import admin as segments_admin  # noqa: E402,F401  (registers the segment pages)

@@ -105,10 +105,161 @@ class Traits(models.Model):
     last_viewed = models.JSONField(default=list, blank=True, help_text="Products viewed, newest first.")
     cart = models.JSONField(default=list, blank=True, help_text="What is in the cart now.")
     cart_updated_at = models.DateTimeField(null=True, blank=True)
+    average_order_value = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    # RFM: 1 (lowest) to 5 (best) against the whole customer base, from the last full
+    # recompute's quintiles; empty for people who never ordered.
+    rfm_recency = models.PositiveSmallIntegerField(null=True, blank=True)
+    rfm_frequency = models.PositiveSmallIntegerField(null=True, blank=True)
+    rfm_monetary = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The engagement score halves every 14 days: stored as log2 of its value at a fixed
+    # moment (services/traits.py), so that it decays with no write and rules compare it
+    # with a plain number. engagement_at is the last activity it counts.
+    engagement_log = models.FloatField(null=True, blank=True)
+    engagement_at = models.DateTimeField(null=True, blank=True)
+    category_weights = models.JSONField(default=dict, blank=True, help_text="Interest per product category.")
+    favorite_categories = models.JSONField(default=list, blank=True, help_text="Top categories, strongest first.")
+    email_opens_30d = models.PositiveIntegerField(default=0)
+    email_clicks_30d = models.PositiveIntegerField(default=0)
+    site_visits_30d = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField(null=True, blank=True, help_text="Last full recompute from all events.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name_plural = "traits"
+        indexes = [models.Index(fields=["last_order_at"], name="traits_last_order")]
 
     def __str__(self) -> str:
         return f"traits of customer {self.customer_id}"
+
+    def engagement_score(self, now) -> float:
+        from personalization.services.traits import engagement_now
+
+        return round(engagement_now(self.engagement_log, now), 2)
+
+
+class TraitsRun(models.Model):
+    """A full recompute of everyone's traits, with the RFM quintiles it found: the
+    incremental updates between runs score new orders against these."""
+
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    succeeded = models.BooleanField(null=True)
+    customers = models.PositiveIntegerField(default=0)
+    rfm_breakpoints = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"traits run of {self.started_at:%Y-%m-%d %H:%M}"
+
+
+# --- segments ---------------------------------------------------------------------
+
+
+class SegmentKind(models.TextChoices):
+    RULES = "rules", "Rules"
+    CLUSTER = "cluster", "Cluster"
+
+
+class RefreshStatus(models.TextChoices):
+    NEVER = "never", "Never refreshed"
+    RUNNING = "running", "Refreshing"
+    FRESH = "fresh", "Fresh"
+    FAILED = "failed", "Failed"
+
+
+class Segment(BaseModel):
+    """A group of customers: by rules (a JSON tree, see personalization/segments/rules.py)
+    or by a clustering run. Membership follows events in real time."""
+
+    name = models.CharField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=10, choices=SegmentKind.choices, default=SegmentKind.RULES)
+    rules = models.JSONField(default=dict, blank=True)
+    # Set on the segments Tailor ships, so that they are made once and can be found again.
+    built_in = models.CharField(max_length=40, unique=True, null=True, blank=True, editable=False)
+    is_active = models.BooleanField(default=True, help_text="Inactive segments are neither refreshed nor updated.")
+    clustering = models.ForeignKey(
+        "Clustering", null=True, blank=True, on_delete=models.CASCADE, related_name="segments", editable=False
+    )
+    centroid = models.JSONField(default=dict, blank=True, editable=False)
+    member_count = models.PositiveIntegerField(default=0, editable=False)
+    refresh_status = models.CharField(
+        max_length=10, choices=RefreshStatus.choices, default=RefreshStatus.NEVER, editable=False
+    )
+    refresh_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    refreshed_at = models.DateTimeField(null=True, blank=True, editable=False, help_text="Last successful refresh.")
+    refresh_seconds = models.FloatField(null=True, blank=True, editable=False)
+    refresh_error = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SegmentMembership(models.Model):
+    """One stay of a customer in a segment; a customer who leaves and comes back has two."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="segment_memberships")
+    entered_at = models.DateTimeField()
+    exited_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["segment", "customer"], condition=Q(exited_at__isnull=True), name="membership_one_current"
+            ),
+            models.CheckConstraint(
+                condition=Q(exited_at__isnull=True) | Q(exited_at__gte=models.F("entered_at")),
+                name="membership_exit_after_entry",
+            ),
+        ]
+        indexes = [models.Index(fields=["customer"], condition=Q(exited_at__isnull=True), name="membership_current")]
+
+    def __str__(self) -> str:
+        return f"customer {self.customer_id} in {self.segment_id}"
+
+
+class SegmentCheck(models.Model):
+    """A moment when a time-window rule can flip for a customer without any new
+    event ("added to cart 30 minutes ago and no order since"): re-checked then."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="checks")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    due_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "customer", "due_at"], name="segment_check_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"check customer {self.customer_id} in segment {self.segment_id} at {self.due_at}"
+
+
+class Clustering(BaseModel):
+    """A K-means run over RFM and engagement features; each cluster is a segment.
+    The scaler and centroids are kept so that new activity is assigned in real time."""
+
+    clusters = models.PositiveSmallIntegerField(default=4)
+    features = models.JSONField(default=list, editable=False)
+    scaler = models.JSONField(default=dict, editable=False, help_text="Mean and scale of each feature.")
+    customers = models.PositiveIntegerField(default=0, editable=False)
+    inertia = models.FloatField(null=True, blank=True, editable=False)
+    ran_at = models.DateTimeField(null=True, blank=True, editable=False)
+    refresh_status = models.CharField(
+        max_length=10, choices=RefreshStatus.choices, default=RefreshStatus.NEVER, editable=False
+    )
+    error = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        verbose_name_plural = "clusterings"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.clusters} clusters"

@@ -3,10 +3,11 @@
 from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from core.errors import NotFound
 from core.normalize import email_normalize
-from personalization.models import Customer, Identity, IdentityKind
+from personalization.models import Customer, Identity, IdentityKind, Traits
 
 
 def customer_list(*, email: str = "", external_id: str = "") -> QuerySet[Customer]:
@@ -91,3 +92,27 @@ def customer_ids_by_identity(*, user_ids: list[str], anonymous_ids: list[str]) -
     for kind, value, customer_id in known:
         (by_user if kind == IdentityKind.USER_ID else by_anonymous)[value] = customer_id
     return by_user, by_anonymous
+
+
+def traits_summary(*, customer: Customer) -> list[tuple[str, str]]:
+    """The customer's traits in words, for the admin and the API ([] before any activity)."""
+    traits = Traits.objects.filter(customer=customer).first()
+    if traits is None:
+        return []
+    now = timezone.now()
+    rfm = "/".join(str(s) for s in (traits.rfm_recency, traits.rfm_frequency, traits.rfm_monetary) if s) or "no orders"
+    cart = ", ".join(f"{item['quantity']} x {item.get('name') or item['sku']}" for item in traits.cart) or "empty"
+    return [
+        ("orders", f"{traits.order_count}"),
+        ("lifetime value", f"{traits.revenue}"),
+        ("average order value", f"{traits.average_order_value}"),
+        ("days since last order", f"{(now - traits.last_order_at).days}" if traits.last_order_at else "never ordered"),
+        ("RFM (recency/frequency/monetary, 1-5)", rfm),
+        ("engagement score", f"{traits.engagement_score(now)}"),
+        ("email opens / clicks in 30 days", f"{traits.email_opens_30d} / {traits.email_clicks_30d}"),
+        ("site visits in 30 days", f"{traits.site_visits_30d}"),
+        ("favorite categories", ", ".join(traits.favorite_categories) or "none yet"),
+        ("last viewed", ", ".join(item["sku"] for item in traits.last_viewed[:5]) or "nothing"),
+        ("cart", cart),
+        ("fully recomputed", f"{traits.computed_at:%Y-%m-%d %H:%M}" if traits.computed_at else "not yet"),
+    ]

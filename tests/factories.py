@@ -49,3 +49,36 @@ class EventFactory(factory.django.DjangoModelFactory):
     customer = factory.SubFactory(CustomerFactory)
     user_id = factory.SelfAttribute("customer.external_id")
     occurred_at = factory.LazyFunction(lambda: datetime(2026, 11, 1, 12, 0, tzinfo=UTC))
+
+
+class TraitsFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "personalization.Traits"
+
+    customer = factory.SubFactory(CustomerFactory)
+
+
+class SegmentFactory(factory.django.DjangoModelFactory):
+    """A rule-based segment saved as is: no validation and no first refresh (segment_save does both)."""
+
+    class Meta:
+        model = "personalization.Segment"
+
+    name = factory.Sequence(lambda n: f"Test segment {n}")
+    rules = factory.LazyFunction(lambda: {"type": "event", "event": "Product Viewed"})
+
+
+class ClusteringFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "personalization.Clustering"
+
+    clusters = 3
+
+
+class SegmentMembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "personalization.SegmentMembership"
+
+    segment = factory.SubFactory(SegmentFactory)
+    customer = factory.SubFactory(CustomerFactory)
+    entered_at = factory.LazyFunction(lambda: datetime(2026, 11, 1, 12, 0, tzinfo=UTC))

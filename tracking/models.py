@@ -85,6 +85,9 @@ class EventType(models.TextChoices):
     EMAIL_LINK_CLICKED = "Email Link Clicked"
     EMAIL_MARKED_AS_SPAM = "Email Marked as Spam"
     UNSUBSCRIBED = "Unsubscribed"
+    # Tailor's own: a customer entered or left a segment (journeys start from these)
+    SEGMENT_ENTERED = "Segment Entered"
+    SEGMENT_EXITED = "Segment Exited"
 
 
 class Event(models.Model):

@@ -3,7 +3,9 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from campaigns.models import Message
 from campaigns.selectors import message_get
@@ -75,3 +77,13 @@ def events_recent(*, limit: int = 50) -> QuerySet[Event]:
 
 def sources_all() -> QuerySet[Source]:
     return Source.objects.order_by("name")
+
+
+def event_types_seen() -> list[str]:
+    """Event names that arrived in the last 30 days, custom ones included (cached: it reads many rows)."""
+
+    def distinct_types() -> list[str]:
+        recent = Event.objects.filter(occurred_at__gte=timezone.now() - timedelta(days=30))
+        return sorted(recent.order_by().values_list("type", flat=True).distinct())
+
+    return cache.get_or_set("tracking:event-types-seen", distinct_types, timeout=600)

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from consent.models import ConsentRecord, ConsentSource, Decision, Purpose, Topic
+from consent.signals import consent_changed_announce
 from core.errors import ValidationError
 from core.normalize import email_normalize
 from personalization.services import customers_for_emails
@@ -112,6 +113,7 @@ def _record(rows, topics, *, source, policy_version, actor, proof) -> ConsentsIm
             ],
             batch_size=1000,
         )
+        consent_changed_announce(*(customer.pk for customer in customers.values()))
     return ConsentsImported(records=len(rows), customers_created=created)
 
 

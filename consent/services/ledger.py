@@ -16,7 +16,9 @@ from consent.models import (
     Topic,
 )
 from consent.selectors import address_hash, consent_state, preference_current
+from consent.signals import consent_changed_announce
 from core.errors import NotFound, ValidationError
+from core.normalize import email_normalize
 from personalization.models import Customer
 
 # When an address is suppressed twice, the stronger reason is kept: only the
@@ -78,6 +80,7 @@ def consent_record(
 ) -> ConsentRecord:
     """Append one decision to the ledger. There is no way to change it afterwards."""
     topic_obj = consent_record_check(customer=customer, purpose=purpose, decision=decision, source=source, topic=topic)
+    consent_changed_announce(customer.pk)
     return ConsentRecord.objects.create(
         customer=customer,
         purpose=purpose,
@@ -150,6 +153,7 @@ def preferences_change(
         new_paused_until = old_paused_until
     if (new_frequency, new_paused_until) == (old_frequency, old_paused_until):
         return None
+    consent_changed_announce(customer.pk)
     return PreferenceChange.objects.create(
         customer=customer,
         frequency=new_frequency,
@@ -169,12 +173,15 @@ def suppression_add(*, email: str, reason: str, note: str = "") -> Suppression:
     if not created and REASON_STRENGTH.index(reason) > REASON_STRENGTH.index(suppression.reason):
         suppression.reason, suppression.note = reason, note
         suppression.save(update_fields=["reason", "note", "updated_at"])
+    consent_changed_announce(*Customer.objects.filter(email=email_normalize(email)).values_list("pk", flat=True))
     return suppression
 
 
 def suppression_lift(*, email: str, reasons: tuple[str, ...]) -> bool:
     """Lift the suppression of an address if its reason is one of `reasons`."""
     deleted, _ = Suppression.objects.filter(address_hash=address_hash(email), reason__in=reasons).delete()
+    if deleted:
+        consent_changed_announce(*Customer.objects.filter(email=email_normalize(email)).values_list("pk", flat=True))
     return bool(deleted)
 
 
@@ -206,6 +213,7 @@ def consent_carry_over(*, source: Customer, into: Customer) -> int:
         if key not in ours or record.recorded_at > ours[key].recorded_at
     ]
     ConsentRecord.objects.bulk_create(copies)
+    consent_changed_announce(into.pk)
     their_preference, our_preference = preference_current(customer=source), preference_current(customer=into)
     if their_preference and (our_preference is None or their_preference.recorded_at > our_preference.recorded_at):
         PreferenceChange.objects.create(

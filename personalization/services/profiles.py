@@ -12,13 +12,17 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
+from django.utils import timezone
 
 from core.normalize import email_normalize
-from personalization.models import Customer, Traits, validate_timezone
+from personalization.models import Customer, Product, Traits, validate_timezone
+from personalization.services.traits import CATEGORY_WEIGHTS, rfm_breakpoints_current, traits_derived_merge, traits_fold
 from tracking.hooks import EventFact
 from tracking.models import EventType
 
 LAST_VIEWED = 20  # products remembered as viewed last
+# Tailor's own events about a person, not something they did: they do not make them "seen".
+NOT_ACTIVITY = frozenset({EventType.SEGMENT_ENTERED, EventType.SEGMENT_EXITED})
 # Identify traits that have a column of their own; every other trait goes to attributes.
 PROFILE_TRAITS = {
     "email": "email",
@@ -40,6 +44,9 @@ def profiles_update(*, facts: list[EventFact]) -> None:
     if not by_customer:
         return
     ids = sorted(by_customer)
+    now, breakpoints = timezone.now(), rfm_breakpoints_current()
+    skus = {f.product_sku for f in facts if f.product_sku and f.type in CATEGORY_WEIGHTS}
+    categories = dict(Product.objects.filter(sku__in=skus).values_list("sku", "category")) if skus else {}
     # Locked in id order, so that two batches touching the same people cannot deadlock.
     traits = {t.customer_id: t for t in Traits.objects.select_for_update().filter(customer_id__in=ids).order_by("pk")}
     customers = {c.pk: c for c in Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
@@ -47,8 +54,10 @@ def profiles_update(*, facts: list[EventFact]) -> None:
         if customer_id not in customers:
             continue  # erased while its events waited
         events = sorted(by_customer[customer_id], key=lambda f: (f.occurred_at, f.id))
-        _fold(traits.setdefault(customer_id, Traits(customer_id=customer_id)), events)
-        _seen(customers[customer_id], events)
+        customer_traits = traits.setdefault(customer_id, Traits(customer_id=customer_id))
+        _fold(customer_traits, events)
+        traits_fold(customer_traits, events, categories=categories, breakpoints=breakpoints, now=now)
+        _seen(customers[customer_id], [f for f in events if f.type not in NOT_ACTIVITY])
         _identify(customers[customer_id], [f for f in events if f.type == EventType.IDENTIFY])
     Traits.objects.bulk_create(
         [traits[i] for i in ids if i in customers],
@@ -56,14 +65,21 @@ def profiles_update(*, facts: list[EventFact]) -> None:
         unique_fields=["customer"],
         update_fields=[
             "event_counts", "order_count", "revenue", "first_order_at", "last_order_at", "last_viewed", "cart",
-            "cart_updated_at", "updated_at",
+            "cart_updated_at", "updated_at", "average_order_value", "rfm_recency", "rfm_frequency", "rfm_monetary",
+            "engagement_log", "engagement_at", "category_weights", "favorite_categories", "email_opens_30d",
+            "email_clicks_30d", "site_visits_30d",
         ],
     )  # fmt: skip
-    Customer.objects.bulk_update(
+    # An upsert on rows known to exist: one statement, where bulk_update builds a CASE per column.
+    Customer.objects.bulk_create(
         customers.values(),
-        ["first_seen_at", "last_seen_at", "email", "first_name", "last_name", "timezone", "locale", "attributes"],
-        batch_size=500,
-    )
+        update_conflicts=True,
+        unique_fields=["id"],
+        update_fields=[
+            "first_seen_at", "last_seen_at", "email", "first_name", "last_name", "timezone", "locale", "attributes",
+            "updated_at",
+        ],
+    )  # fmt: skip
 
 
 def _fold(traits: Traits, events: list[EventFact]) -> None:
@@ -133,6 +149,8 @@ def order_value(properties: dict) -> Decimal:
 
 
 def _seen(customer: Customer, events: list[EventFact]) -> None:
+    if not events:
+        return
     customer.first_seen_at = min(filter(None, [customer.first_seen_at, events[0].occurred_at]))
     customer.last_seen_at = max(filter(None, [customer.last_seen_at, events[-1].occurred_at]))
 
@@ -176,6 +194,7 @@ def traits_merge(*, source: Customer, into: Customer) -> None:
     ours.last_viewed = newest_first(ours.last_viewed + theirs.last_viewed, key="at")[:LAST_VIEWED]
     cart = {item["sku"]: item for item in sorted(theirs.cart + ours.cart, key=lambda i: i["added_at"])}
     ours.cart = list(cart.values())
+    traits_derived_merge(ours, theirs)
     ours.save()
     theirs.delete()
 

@@ -270,7 +270,7 @@ def test_not_consented_events_leave_no_trace_in_any_table(ledger_source, ada, dj
     with django_capture_on_commit_callbacks(execute=True):  # the processing that follows a commit runs too
         status, _ = send("/v1/batch", batch, source=ledger_source)
     assert status == 200
-    assert stored_ids() == {"m-1"}
+    assert stored_ids() & {"m-1", "m-2", "m-3"} == {"m-1"}  # (Tailor adds its own segment events for Ada)
     strangers = ("shop-stranger", "anon-stranger", "anon-visitor")
     assert not Event.objects.filter(
         Q(message_id__in=("m-2", "m-3")) | Q(user_id__in=strangers) | Q(anonymous_id__in=strangers)

@@ -1,0 +1,25 @@
+"""Adapters from other apps' signals and hooks to personalization's services."""
+
+from django.dispatch import receiver
+
+from consent.signals import consent_changed
+from personalization.segments.clustering import clusters_follow_events
+from personalization.segments.services import segments_follow_consent, segments_follow_events
+from tracking.hooks import ProcessedBatch, events_processed_subscribe
+
+
+def _segments(batch: ProcessedBatch) -> None:
+    segments_follow_events(batch=batch)
+
+
+def _clusters(batch: ProcessedBatch) -> None:
+    clusters_follow_events(batch=batch)
+
+
+events_processed_subscribe("segments", _segments)
+events_processed_subscribe("clusters", _clusters)
+
+
+@receiver(consent_changed)
+def _consent_changed(sender, *, customer_ids, **kwargs) -> None:
+    segments_follow_consent(customer_ids=customer_ids)
