@@ -16,28 +16,15 @@ import multiprocessing
 import os
 import queue
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from datetime import UTC, datetime
 
+from _processes import database_fresh, services_env, tailor_running
 from _setup import ROOT, machine
 
 BENCH_DB = "tailor_bench_ingest"
 BENCH_REDIS = "redis://127.0.0.1:6379/2"
-
-
-def _env(database_url: str) -> dict:
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": BENCH_REDIS,
-        "SECRET_KEY": "bench-only-secret-key",
-        "DEBUG": "false",
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "LOG_LEVEL": "WARNING",
-    }
 
 
 # --- the client, in its own process ------------------------------------------------
@@ -96,15 +83,6 @@ def drive(url: str, write_key: str, bodies: list[bytes], concurrency: int) -> di
 # --- the run -------------------------------------------------------------------------
 
 
-def database_fresh(name: str) -> str:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-    return f"postgres://postgres@127.0.0.1:5432/{name}"
-
-
 def _copy_row(draft, received_at) -> tuple:
     import orjson
 
@@ -125,7 +103,8 @@ def main() -> None:
     args = parser.parse_args()
 
     database_url = database_fresh(BENCH_DB)
-    os.environ.update(_env(database_url))
+    env = services_env(database_url, BENCH_REDIS)
+    os.environ.update(env)
     sys.path.insert(0, str(ROOT))
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     import django
@@ -137,7 +116,7 @@ def main() -> None:
     from django.db import connection
 
     from personalization.demo_store import DemoConfig, DemoStore
-    from tracking.models import ConsentMode, Event, Source
+    from tracking.models import ConsentMode, Event, EventType, Source
 
     call_command("migrate", verbosity=0)
     redis.Redis.from_url(BENCH_REDIS).flushdb()
@@ -163,26 +142,7 @@ def main() -> None:
     batch_bodies = [orjson.dumps({"batch": batch_calls[i : i + 100]}) for i in range(0, len(batch_calls), 100)]
     single_bodies = [orjson.dumps(call) for call in single_calls]
 
-    port = 8765
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(args.web_workers), "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
-        cwd=ROOT, env=_env(database_url),
-    )  # fmt: skip
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "WARNING",
-         "--without-heartbeat", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=_env(database_url), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        preexec_fn=lambda: os.nice(args.worker_nice),
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.2)
+    with tailor_running(env, port=8765, web_workers=args.web_workers, worker_nice=args.worker_nice) as base:
         # Warm each web process's write-key cache and connection pool.
         drive(f"{base}/v1/track", source.write_key, single_bodies[:200], 8)
 
@@ -190,21 +150,18 @@ def main() -> None:
         singles = drive(f"{base}/v1/track", source.write_key, single_bodies[200:], args.single_concurrency)
 
         acknowledged = batch["accepted"] + singles["accepted"] + 200
-        stored = Event.objects.count()
+        # Tailor's own segment events are not what was sent.
+        sent = Event.objects.exclude(type__in=[EventType.SEGMENT_ENTERED, EventType.SEGMENT_EXITED])
+        stored = sent.count()
         # Processing: what the worker did while ingest ran, then the time to drain the rest.
-        processed_at_end_of_ingest = Event.objects.filter(processed_at__isnull=False).count()
+        processed_at_end_of_ingest = sent.filter(processed_at__isnull=False).count()
         drain_started, backlog = time.perf_counter(), stored - processed_at_end_of_ingest
         while Event.objects.filter(processed_at__isnull=True).exists():
             time.sleep(0.2)
         drain_seconds = time.perf_counter() - drain_started
-        first_received = Event.objects.order_by("received_at").values_list("received_at", flat=True).first()
-        last_processed = Event.objects.order_by("-processed_at").values_list("processed_at", flat=True).first()
+        first_received = sent.order_by("received_at").values_list("received_at", flat=True).first()
+        last_processed = sent.order_by("-processed_at").values_list("processed_at", flat=True).first()
         processing_span = (last_processed - first_received).total_seconds()
-    finally:
-        server.terminate()
-        worker.terminate()
-        server.wait(timeout=30)
-        worker.wait(timeout=30)
 
     # The ceiling: COPY of the same rows into a table with the same indexes.
     with connection.cursor() as cursor:

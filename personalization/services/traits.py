@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Case, CharField, Count, F, IntegerField, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, CharField, Count, F, IntegerField, Q, Value, When
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce, NullIf, TruncDate
 from django.utils import timezone
@@ -205,12 +205,17 @@ def traits_recompute(*, now: datetime | None = None) -> TraitsRun:
 def _window_counts_recompute(now: datetime) -> None:
     from tracking.models import Event
 
-    def count(event_type: str):
-        events = Event.objects.filter(customer=OuterRef("customer"), type=event_type, occurred_at__gte=now - WINDOW)
-        people = events.exclude(MACHINE).values("customer").annotate(n=Count("id")).values("n")
-        return Coalesce(Subquery(people), 0)
-
-    Traits.objects.update(**{field: count(event_type) for field, event_type in WINDOW_COUNTS.items()})
+    # One pass over the window's events, grouped by customer (a subquery per customer was
+    # a hundred times slower).
+    counts = (
+        Event.objects.filter(customer__isnull=False, type__in=WINDOW_COUNTS.values(), occurred_at__gte=now - WINDOW)
+        .exclude(MACHINE)
+        .values("customer")
+        .annotate(**{field: Count("id", filter=Q(type=event_type)) for field, event_type in WINDOW_COUNTS.items()})
+    )
+    Traits.objects.update(**dict.fromkeys(WINDOW_COUNTS, 0))
+    _upsert([Traits(customer_id=row.pop("customer"), **row) for row in counts.iterator(chunk_size=20_000)],
+            list(WINDOW_COUNTS))  # fmt: skip
 
 
 def _engagement_recompute(now: datetime) -> None:
