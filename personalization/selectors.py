@@ -94,25 +94,49 @@ def customer_ids_by_identity(*, user_ids: list[str], anonymous_ids: list[str]) -
     return by_user, by_anonymous
 
 
-def traits_summary(*, customer: Customer) -> list[tuple[str, str]]:
-    """The customer's traits in words, for the admin and the API ([] before any activity)."""
+def traits_of(*, customer: Customer) -> dict | None:
+    """The customer's traits as values (None before any activity)."""
     traits = Traits.objects.filter(customer=customer).first()
     if traits is None:
-        return []
+        return None
     now = timezone.now()
-    rfm = "/".join(str(s) for s in (traits.rfm_recency, traits.rfm_frequency, traits.rfm_monetary) if s) or "no orders"
-    cart = ", ".join(f"{item['quantity']} x {item.get('name') or item['sku']}" for item in traits.cart) or "empty"
+    return {
+        "order_count": traits.order_count,
+        "lifetime_value": str(traits.revenue),
+        "average_order_value": str(traits.average_order_value),
+        "days_since_last_order": (now - traits.last_order_at).days if traits.last_order_at else None,
+        "rfm": {"recency": traits.rfm_recency, "frequency": traits.rfm_frequency, "monetary": traits.rfm_monetary},
+        "engagement_score": traits.engagement_score(now),
+        "email_opens_30d": traits.email_opens_30d,
+        "email_clicks_30d": traits.email_clicks_30d,
+        "site_visits_30d": traits.site_visits_30d,
+        "favorite_categories": traits.favorite_categories,
+        "last_viewed": [item["sku"] for item in traits.last_viewed],
+        "cart": traits.cart,
+        "event_counts": traits.event_counts,
+        "recomputed_at": traits.computed_at,
+    }
+
+
+def traits_summary(*, customer: Customer) -> list[tuple[str, str]]:
+    """The customer's traits in words, for the admin ([] before any activity)."""
+    traits = traits_of(customer=customer)
+    if traits is None:
+        return []
+    rfm = "/".join(str(score) for score in traits["rfm"].values() if score) or "no orders"
+    cart = ", ".join(f"{item['quantity']} x {item.get('name') or item['sku']}" for item in traits["cart"]) or "empty"
+    last_order = traits["days_since_last_order"]
     return [
-        ("orders", f"{traits.order_count}"),
-        ("lifetime value", f"{traits.revenue}"),
-        ("average order value", f"{traits.average_order_value}"),
-        ("days since last order", f"{(now - traits.last_order_at).days}" if traits.last_order_at else "never ordered"),
+        ("orders", f"{traits['order_count']}"),
+        ("lifetime value", traits["lifetime_value"]),
+        ("average order value", traits["average_order_value"]),
+        ("days since last order", "never ordered" if last_order is None else f"{last_order}"),
         ("RFM (recency/frequency/monetary, 1-5)", rfm),
-        ("engagement score", f"{traits.engagement_score(now)}"),
-        ("email opens / clicks in 30 days", f"{traits.email_opens_30d} / {traits.email_clicks_30d}"),
-        ("site visits in 30 days", f"{traits.site_visits_30d}"),
-        ("favorite categories", ", ".join(traits.favorite_categories) or "none yet"),
-        ("last viewed", ", ".join(item["sku"] for item in traits.last_viewed[:5]) or "nothing"),
+        ("engagement score", f"{traits['engagement_score']}"),
+        ("email opens / clicks in 30 days", f"{traits['email_opens_30d']} / {traits['email_clicks_30d']}"),
+        ("site visits in 30 days", f"{traits['site_visits_30d']}"),
+        ("favorite categories", ", ".join(traits["favorite_categories"]) or "none yet"),
+        ("last viewed", ", ".join(traits["last_viewed"][:5]) or "nothing"),
         ("cart", cart),
-        ("fully recomputed", f"{traits.computed_at:%Y-%m-%d %H:%M}" if traits.computed_at else "not yet"),
+        ("fully recomputed", f"{traits['recomputed_at']:%Y-%m-%d %H:%M}" if traits["recomputed_at"] else "not yet"),
     ]

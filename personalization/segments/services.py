@@ -343,3 +343,8 @@ def segment_delete(*, segment: Segment) -> None:
     if users:
         raise ValidationError(f"Segments {', '.join(users)} use this one: change their rules first.")
     segment.delete()
+
+
+def segments_refresh_all() -> list[Segment]:
+    """Refresh every active rule-based segment in full, one after the other."""
+    return [segment_refresh(segment=s) for s in Segment.objects.filter(is_active=True, kind=SegmentKind.RULES)]

@@ -1,8 +1,9 @@
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
-from tests.factories import CustomerFactory, EventFactory, IdentityFactory
+from tests.factories import CustomerFactory, EventFactory, IdentityFactory, TraitsFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -48,3 +49,18 @@ def test_the_detail_shows_the_50_most_recent_events_newest_first(api_client):
     assert len(events) == 50
     assert events[0]["message_id"] == "m-54"
     assert events[-1]["message_id"] == "m-5"
+
+
+def test_the_profile_shows_the_customers_traits(api_client):
+    traits = TraitsFactory(order_count=2, revenue=Decimal("80.00"), average_order_value=Decimal("40.00"),
+                           rfm_monetary=4, favorite_categories=["Shoes"])  # fmt: skip
+    body = api_client.get(f"/api/v1/customers/{traits.customer_id}/").json()
+    assert body["traits"]["order_count"] == 2
+    assert body["traits"]["lifetime_value"] == "80.00"
+    assert body["traits"]["rfm"]["monetary"] == 4
+    assert body["traits"]["favorite_categories"] == ["Shoes"]
+
+
+def test_a_customer_without_activity_has_no_traits_yet(api_client):
+    customer = CustomerFactory()
+    assert api_client.get(f"/api/v1/customers/{customer.pk}/").json()["traits"] is None

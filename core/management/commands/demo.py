@@ -34,6 +34,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         call_command("seed_demo", if_empty=True)
+        self._catch_up()
         password = self._admin_password()
         url = f"http://{host}:{port}"
         self.stdout.write(f"Admin login: {ADMIN_USERNAME} / {password}  (kept in {self._password_file()})")
@@ -44,6 +45,22 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"Tailor is up: {url}/admin/  (API docs: {url}/api/docs/)"))
             self.stdout.write("Press Ctrl-C to stop.")
         self._supervise(processes)
+
+    def _catch_up(self) -> None:
+        """Fold the demo's events into profiles, traits and segments before serving, so that
+        the first page shows them (in embedded mode no worker runs to do it later)."""
+        from personalization.segments.services import segments_refresh_all
+        from personalization.services.traits import traits_recompute
+        from tracking.services import events_process
+
+        started = time.monotonic()
+        processed = events_process()
+        if processed:
+            traits_recompute()
+            segments_refresh_all()
+            events_process()  # the segments' entry events
+            self.stdout.write(f"Processed {processed} events into profiles, traits and segments "
+                              f"in {time.monotonic() - started:.0f} s.")  # fmt: skip
 
     def _password_file(self):
         return settings.VAR_DIR / "demo" / "admin-password"
