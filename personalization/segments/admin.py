@@ -3,16 +3,17 @@
 import orjson
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as FormValidationError
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from core.errors import TailorError
+from core.errors import NotFound, TailorError
 from personalization.models import Clustering, RefreshStatus, Segment, SegmentKind, TraitsRun
-from personalization.segments.rules import Explanation, rules_describe
+from personalization.segments.rules import Explanation, leaves, rules_describe
 from personalization.segments.selectors import segment_members, segment_preview, segment_why
-from personalization.segments.services import segment_refresh, segment_rules_validate, segment_save
+from personalization.segments.services import segment_delete, segment_refresh, segment_rules_validate, segment_save
 from personalization.segments.vocabulary import rules_vocabulary
 from personalization.selectors import customer_get
 
@@ -55,6 +56,26 @@ class SegmentAdmin(admin.ModelAdmin):
         if obj.kind == SegmentKind.CLUSTER:
             return [(None, {"fields": ["name", "description"]}), state]
         return [editable, state]
+
+    def has_change_permission(self, request, obj=None):
+        # A cluster segment is made by its clustering run: its page shows it, nothing on it is edited.
+        if obj is not None and obj.kind == SegmentKind.CLUSTER:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.kind == SegmentKind.CLUSTER:
+            return False  # it belongs to its clustering: delete the clustering instead
+        return super().has_delete_permission(request, obj)
+
+    def get_deleted_objects(self, objs, request):
+        """The admin's own confirmation, refusing (as segment_delete does) segments that others
+        use and cluster segments, for the delete page and the "delete selected" action alike."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, perms_needed, [*protected, *_undeletable(list(objs))]
+
+    def delete_model(self, request, obj):
+        segment_delete(segment=obj)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.kind == SegmentKind.CLUSTER:
@@ -109,8 +130,10 @@ class SegmentAdmin(admin.ModelAdmin):
 
     def preview_view(self, request):
         """The live audience of rules being edited: size and a sample, or where the rules are wrong."""
-        if request.method != "POST" or not self.has_view_permission(request):
+        if request.method != "POST":
             return JsonResponse({"error": {"message": "POST rules as JSON."}}, status=405)
+        if not self.has_view_permission(request):
+            return JsonResponse({"error": {"message": "You may not view segments."}}, status=403)
         try:
             preview = segment_preview(rules=orjson.loads(request.body).get("rules"))
         except (orjson.JSONDecodeError, AttributeError):
@@ -124,13 +147,36 @@ class SegmentAdmin(admin.ModelAdmin):
     def why_view(self, request, segment_id: int, customer_id: int):
         from django.template.response import TemplateResponse
 
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         segment = self.get_object(request, str(segment_id))
-        customer = customer_get(customer_id=customer_id)
+        if segment is None:
+            raise Http404(f"There is no segment with id {segment_id}.")
+        try:
+            customer = customer_get(customer_id=customer_id)
+        except NotFound as error:
+            raise Http404(error.message) from None
         explanation = segment_why(segment=segment, customer=customer)
         context = {**self.admin_site.each_context(request), "segment": segment, "customer": customer,
                    "rows": list(_rows(explanation)), "holds": explanation.holds, "opts": self.model._meta,
                    "title": f"Why {customer} is {'' if explanation.holds else 'not '}in {segment}"}  # fmt: skip
         return TemplateResponse(request, "admin/personalization/segment/why.html", context)
+
+
+def _undeletable(segments: list[Segment]) -> list[str]:
+    """Why some of these segments cannot be deleted: cluster segments, and segments that
+    segments staying behind use."""
+    ids = {segment.pk for segment in segments}
+    names = {segment.pk: segment.name for segment in segments}
+    reasons = [f"{s.name}: a cluster segment, delete its clustering instead" for s in segments
+               if s.kind == SegmentKind.CLUSTER]  # fmt: skip
+    for user in Segment.objects.filter(kind=SegmentKind.RULES).exclude(pk__in=ids):
+        try:
+            used = [leaf.get("segment") for leaf in leaves(user.rules) if leaf.get("type") == "segment"]
+        except (KeyError, TypeError, AttributeError):  # rules broken in the database use nothing readable
+            continue
+        reasons += [f"{names[pk]}: segment {user.name} uses it, change its rules first" for pk in used if pk in ids]
+    return reasons
 
 
 def _rows(explanation: Explanation, depth: int = 0):

@@ -6,8 +6,9 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import ValidationError
 from personalization.apis import CustomerSerializer
-from personalization.models import Segment
+from personalization.models import Segment, SegmentKind
 from personalization.segments.rules import Explanation, rules_describe
 from personalization.segments.selectors import (
     customer_segments,
@@ -79,9 +80,10 @@ class SegmentDetailApi(APIView):
         segment = segment_get(segment_id=segment_id)
         current = {"name": segment.name, "description": segment.description, "rules": segment.rules,
                    "is_active": segment.is_active}  # fmt: skip
-        data = SegmentWriteSerializer(data={**current, **request.data})
+        # partial: a body that is not an object is refused as such, and what it leaves out is kept
+        data = SegmentWriteSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        return Response(SegmentSerializer(_saved(data.validated_data, segment)).data)
+        return Response(SegmentSerializer(_saved({**current, **data.validated_data}, segment)).data)
 
     def delete(self, request, segment_id: int):
         segment_delete(segment=segment_get(segment_id=segment_id))
@@ -93,7 +95,11 @@ class SegmentRefreshApi(APIView):
     """Recompute the segment's membership in full now."""
 
     def post(self, request, segment_id: int):
-        return Response(SegmentSerializer(segment_refresh(segment=segment_get(segment_id=segment_id))).data)
+        segment = segment_get(segment_id=segment_id)
+        if segment.kind == SegmentKind.CLUSTER:
+            # segment_refresh would record the cluster as failed, though its clustering is fine
+            raise ValidationError("Cluster segments are refreshed by re-running their clustering.")
+        return Response(SegmentSerializer(segment_refresh(segment=segment)).data)
 
 
 @extend_schema(tags=["segments"])

@@ -188,7 +188,7 @@ class TraitCondition:
         elif not isinstance(value, str) or not value:
             raise RuleError(where, f"{value!r} is not a text to compare with.")
 
-    def condition(self, node, *, now):
+    def condition(self, node, *, now, among=None):
         trait, op, value = trait_get(node["trait"], ""), node["op"], node.get("value")
         if trait.kind == "days" and op not in SET_OPS:
             return _days_range(trait.column, op, value, now)
@@ -317,9 +317,12 @@ class EventCondition:
             events = events.filter(~Exists(later))
         return events
 
-    def condition(self, node, *, now):
+    def condition(self, node, *, now, among=None):
         op, count = node.get("op", ">="), node.get("count", 1)
-        grouped = self._events(node, now=now).values("customer").annotate(n=Count("id"))
+        events = self._events(node, now=now)
+        if among is not None:
+            events = events.filter(customer_id__in=among)
+        grouped = events.values("customer").annotate(n=Count("id"))
         # A count that can be zero is the complement of one that cannot: people
         # with no such event at all have no row to count.
         if op == ">=" and count == 0:
@@ -378,12 +381,12 @@ class ConsentCondition:
             if not Topic.objects.filter(slug=topic, is_active=True).exists():
                 raise RuleError(f"{path}.topic", f"{topic!r} is not an active topic.")
 
-    def condition(self, node, *, now):
+    def condition(self, node, *, now, among=None):
         from consent.models import Purpose
         from consent.selectors import customers_consenting, customers_emailable
         from personalization.models import Customer
 
-        everyone = Customer.objects.all()
+        everyone = Customer.objects.filter(pk__in=among) if among is not None else Customer.objects.all()
         if node["purpose"] == Purpose.EMAIL_MARKETING:
             allowed = customers_emailable(customers=everyone, topic=node.get("topic"))
         else:
@@ -420,10 +423,12 @@ class MembershipCondition:
         if not Segment.objects.filter(pk=segment_id).exists():
             raise RuleError(f"{path}.segment", f"There is no segment {segment_id}.")
 
-    def condition(self, node, *, now):
+    def condition(self, node, *, now, among=None):
         from personalization.models import SegmentMembership
 
         current = SegmentMembership.objects.filter(segment_id=node["segment"], exited_at__isnull=True)
+        if among is not None:
+            current = current.filter(customer_id__in=among)
         return Q(pk__in=current.values("customer"))
 
     def triggers(self, node):

@@ -22,10 +22,11 @@ logger = logging.getLogger(__name__)
 PREVIEW_SAMPLE = 10
 
 
-def segment_audience(*, rules: dict, now: datetime | None = None) -> QuerySet[Customer]:
-    """Who the rules select now, as one query (the rules must be valid)."""
-    condition = rules_condition(rules, now=now or timezone.now())
-    return Customer.objects.filter(merged_into__isnull=True).filter(condition)
+def segment_audience(*, rules: dict, now: datetime | None = None, among=None) -> QuerySet[Customer]:
+    """Who the rules select now (of `among` only, when given), as one query (the rules must be valid)."""
+    condition = rules_condition(rules, now=now or timezone.now(), among=sorted(among) if among is not None else None)
+    customers = Customer.objects.filter(merged_into__isnull=True)
+    return (customers.filter(pk__in=sorted(among)) if among is not None else customers).filter(condition)
 
 
 @dataclass(frozen=True)

@@ -172,7 +172,7 @@ def segment_evaluate(*, segment: Segment, customer_ids: Iterable[int], now: date
         return 0, 0
     with transaction.atomic():
         _segment_lock(segment.pk)
-        matching = set(segment_audience(rules=segment.rules, now=now).filter(pk__in=ids).values_list("pk", flat=True))
+        matching = set(segment_audience(rules=segment.rules, now=now, among=ids).values_list("pk", flat=True))
         return _membership_apply(segment, matching=matching, scope=ids, now=now)
 
 
