@@ -147,6 +147,10 @@ CELERY_BEAT_SCHEDULE = {
     "segment-checks": {"task": "personalization.tasks.segment_checks_task", "schedule": 5.0},
     "segments-refresh": {"task": "personalization.tasks.segments_refresh_task", "schedule": crontab(minute=7)},
     "traits-recompute": {"task": "personalization.tasks.traits_recompute_task", "schedule": crontab(hour=2, minute=0)},
+    "recommender-train": {
+        "task": "personalization.tasks.recommender_train_task",
+        "schedule": crontab(hour=3, minute=45),
+    },
     "clusterings-run": {"task": "personalization.tasks.clusterings_run_task", "schedule": crontab(hour=2, minute=30)},
 }
 

@@ -156,4 +156,5 @@ class ProductAdmin(admin.ModelAdmin):
     list_editable = ["in_stock"]
 
 
+from personalization.recommendations import admin as recommendations_admin  # noqa: E402,F401
 from personalization.segments import admin as segments_admin  # noqa: E402,F401  (registers the segment pages)

@@ -263,3 +263,47 @@ class Clustering(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.clusters} clusters"
+
+
+# --- models and their registry -------------------------------------------------------------
+
+
+class ModelKind(models.TextChoices):
+    RECOMMENDER = "recommender", "Recommendations (ALS)"
+
+
+class ModelStatus(models.TextChoices):
+    TRAINING = "training", "Training"
+    ACTIVE = "active", "Active"
+    KEPT = "kept", "Kept, not activated"
+    RETIRED = "retired", "Retired"
+    FAILED = "failed", "Failed"
+
+
+class ModelVersion(BaseModel):
+    """One trained model, with what it was trained on, how it did on held-out data against
+    the baseline, and its artifact. Exactly one version per kind is active."""
+
+    kind = models.CharField(max_length=20, choices=ModelKind.choices)
+    status = models.CharField(max_length=10, choices=ModelStatus.choices, default=ModelStatus.TRAINING)
+    hyperparameters = models.JSONField(default=dict, blank=True)
+    data_window = models.JSONField(default=dict, blank=True, help_text="What it learned from: dates and sizes.")
+    metrics = models.JSONField(default=dict, blank=True, help_text="On held-out data.")
+    baseline_metrics = models.JSONField(default=dict, blank=True, help_text="The baseline, on the same data.")
+    progress = models.JSONField(default=dict, blank=True, help_text="Where training is, while it runs.")
+    decision = models.TextField(blank=True, help_text="Why it was activated or not.")
+    train_seconds = models.FloatField(null=True, blank=True)
+    trained_at = models.DateTimeField(null=True, blank=True)
+    # In Postgres, so that every worker and web process reads the same model after a restart.
+    artifact = models.BinaryField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind"], condition=Q(status="active"), name="model_version_one_active_per_kind"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"

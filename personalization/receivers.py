@@ -3,6 +3,8 @@
 from django.dispatch import receiver
 
 from consent.signals import consent_changed
+from personalization.recommendations.interactions import WEIGHTS
+from personalization.recommendations.serving import recommendations_follow_events
 from personalization.segments.clustering import clusters_follow_events
 from personalization.segments.services import segments_follow_consent, segments_follow_events
 from tracking.hooks import ProcessedBatch, events_processed_subscribe
@@ -16,7 +18,14 @@ def _clusters(batch: ProcessedBatch) -> None:
     clusters_follow_events(batch=batch)
 
 
+def _recommendations(batch: ProcessedBatch) -> None:
+    touched = {f.customer_id for f in batch.facts if f.customer_id is not None and f.type in WEIGHTS}
+    if touched:
+        recommendations_follow_events(customer_ids=touched)
+
+
 events_processed_subscribe("segments", _segments)
+events_processed_subscribe("recommendations", _recommendations)
 events_processed_subscribe("clusters", _clusters)
 
 

@@ -40,3 +40,10 @@ def traits_recompute_task() -> None:
 def clusterings_run_task() -> None:
     for clustering in Clustering.objects.all():
         clustering_run(clustering=clustering)
+
+
+@shared_task
+def recommender_train_task() -> int:
+    from personalization.recommendations.training import recommender_train
+
+    return recommender_train().pk

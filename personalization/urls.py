@@ -1,6 +1,7 @@
 from django.urls import path
 
 from personalization.apis import CustomerDetailApi, CustomerListApi
+from personalization.recommendations.apis import CustomerRecommendationsApi
 from personalization.segments.apis import (
     CustomerSegmentsApi,
     SegmentDetailApi,
@@ -15,6 +16,11 @@ urlpatterns = [
     path("customers/", CustomerListApi.as_view(), name="customer-list"),
     path("customers/<int:customer_id>/", CustomerDetailApi.as_view(), name="customer-detail"),
     path("customers/<int:customer_id>/segments/", CustomerSegmentsApi.as_view(), name="customer-segments"),
+    path(
+        "customers/<int:customer_id>/recommendations/",
+        CustomerRecommendationsApi.as_view(),
+        name="customer-recommendations",
+    ),
     path("segments/", SegmentListApi.as_view(), name="segment-list"),
     path("segments/preview/", SegmentPreviewApi.as_view(), name="segment-preview"),
     path("segments/<int:segment_id>/", SegmentDetailApi.as_view(), name="segment-detail"),

@@ -1,0 +1,214 @@
+"""Recommendations for one customer: from the active ALS model when it knows them and
+consent allows personalization, else from cold-start lists. Every list says where it
+came from.
+
+A customer's ranked list is cached in Redis (a day, or until their next events);
+filters (out of stock, already bought, category, price) are applied when reading, so
+one cached list serves every template. Factors are recomputed from the customer's
+current events (`recalculate_user`), so a list is as fresh as their last event.
+"""
+
+import functools
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+import numpy as np
+from django.core.cache import cache
+from django.db.models import Count
+from django.utils import timezone
+
+from consent.selectors import can_personalize
+from core.cache import cache_delete_prefix
+from personalization.models import Customer, ModelKind, ModelStatus, ModelVersion, Product, Traits
+from personalization.recommendations.interactions import WEIGHTS, customer_row
+from personalization.recommendations.training import TrainedModel
+
+CANDIDATES = 100  # ranked and cached per customer; filters pick from these
+LIST_TTL = 24 * 3600
+TRENDING_WINDOW = timedelta(hours=24)
+CACHE_PREFIX = "recs:"
+
+
+class Source:
+    """Where a list came from: one vocabulary for the API, templates and experiments."""
+
+    MODEL = "model"
+    VIEWED_CATEGORIES = "popular_in_viewed_categories"
+    TRENDING = "trending_24h"
+    POPULAR = "popular"
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    product: Product
+    score: float
+    because: str = ""  # "because you viewed X"
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    source: str
+    items: list[Recommendation] = field(default_factory=list)
+    model_version: int | None = None
+
+
+# --- the model, loaded once per process and version --------------------------------------
+
+
+def model_active() -> tuple[ModelVersion | None, TrainedModel | None]:
+    version = (
+        ModelVersion.objects.filter(kind=ModelKind.RECOMMENDER, status=ModelStatus.ACTIVE).only("pk").first()
+    )  # fmt: skip
+    return (version, _model(version.pk)) if version else (None, None)
+
+
+@functools.lru_cache(maxsize=2)
+def _model(version_id: int) -> TrainedModel:
+    return TrainedModel.loads(ModelVersion.objects.values_list("artifact", flat=True).get(pk=version_id))
+
+
+@functools.lru_cache(maxsize=2)
+def _als(version_id: int):
+    """An implicit model around the stored factors, for recalculate_user, recommend and explain."""
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    trained = _model(version_id)
+    als = AlternatingLeastSquares(factors=trained.item_factors.shape[1])
+    als.user_factors, als.item_factors = trained.user_factors, trained.item_factors
+    return als
+
+
+@functools.lru_cache(maxsize=2)
+def _columns(version_id: int) -> dict[str, int]:
+    return {str(sku): i for i, sku in enumerate(_model(version_id).skus)}
+
+
+# --- ranking --------------------------------------------------------------------------------
+
+
+def _ranked_by_model(customer: Customer, version_id: int) -> list[tuple[str, float]] | None:
+    """The customer's top candidates from their current events, or None if they have none."""
+    trained, als = _model(version_id), _als(version_id)
+    row = customer_row(customer_id=customer.pk, skus_column=_columns(version_id), now=timezone.now())
+    if row.nnz == 0:
+        return None
+    factors = als.recalculate_user(0, row)
+    scores = trained.item_factors @ np.asarray(factors).ravel()
+    scores[row.indices] = -np.inf  # what they already interacted with is not news
+    best = np.argpartition(-scores, min(CANDIDATES, len(scores) - 1))[:CANDIDATES]
+    best = best[np.argsort(-scores[best])]
+    return [(str(trained.skus[i]), float(scores[i])) for i in best if np.isfinite(scores[i])]
+
+
+def _popular(*, categories: list[str] | None = None, since=None) -> list[tuple[str, float]]:
+    """Products by how much people engaged with them (in some categories, or recently)."""
+    from tracking.models import Event
+
+    events = Event.objects.filter(type__in=WEIGHTS, product__isnull=False)
+    events = events.filter(occurred_at__gte=since) if since else events.filter(
+        occurred_at__gte=timezone.now() - timedelta(days=30)
+    )  # fmt: skip
+    if categories:
+        events = events.filter(product__category__in=categories)
+    counts = events.values("product_id").annotate(n=Count("id")).order_by("-n")[:CANDIDATES]
+    return [(row["product_id"], float(row["n"])) for row in counts]
+
+
+def _cold_start(customer: Customer) -> tuple[str, list[tuple[str, float]]]:
+    traits = Traits.objects.filter(customer=customer).only("favorite_categories").first()
+    if traits and traits.favorite_categories:
+        ranked = _cached("popular-cat:" + "|".join(traits.favorite_categories),
+                         lambda: _popular(categories=traits.favorite_categories))  # fmt: skip
+        if ranked:
+            return Source.VIEWED_CATEGORIES, ranked
+    trending = _cached("trending", lambda: _popular(since=timezone.now() - TRENDING_WINDOW))
+    if trending:
+        return Source.TRENDING, trending
+    return Source.POPULAR, _cached("popular", _popular)
+
+
+def _cached(name: str, compute):
+    return cache.get_or_set(f"{CACHE_PREFIX}shared:{name}", compute, timeout=300)
+
+
+def _ranked(customer: Customer) -> tuple[str, list[tuple[str, float]], int | None]:
+    """(source, ranked candidates, model version), cached per customer."""
+    key = f"{CACHE_PREFIX}{customer.pk}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    version, _ = model_active()
+    ranked = None
+    if version is not None and can_personalize(customer):
+        ranked = _ranked_by_model(customer, version.pk)
+    result = (Source.MODEL, ranked, version.pk) if ranked else (*_cold_start(customer), None)
+    cache.set(key, result, timeout=LIST_TTL)
+    return result
+
+
+# --- the public reads --------------------------------------------------------------------------
+
+
+def recommendations_for(
+    *, customer: Customer, limit: int = 10, category: str = "", max_price: Decimal | None = None,
+    explain: bool = False,
+) -> Recommendations:  # fmt: skip
+    """Top products for a customer: in stock, not bought already, filtered as asked."""
+    source, ranked, version_id = _ranked(customer)
+    products = Product.objects.in_bulk([sku for sku, _ in ranked], field_name="sku")
+    bought = _bought(customer)
+    items = []
+    for sku, score in ranked:
+        product = products.get(sku)
+        if product is None or not product.in_stock or sku in bought:
+            continue
+        if (category and product.category != category) or (max_price is not None and product.price > max_price):
+            continue
+        items.append(Recommendation(product=product, score=round(score, 4)))
+        if len(items) == limit:
+            break
+    if explain and source == Source.MODEL:
+        items = [Recommendation(i.product, i.score, _because(customer, version_id, i.product.sku)) for i in items]
+    return Recommendations(source=source, items=items, model_version=version_id)
+
+
+def _bought(customer: Customer) -> set[str]:
+    from tracking.models import Event
+
+    orders = Event.objects.filter(customer=customer, type="Order Completed")
+    skus = set(orders.exclude(product__isnull=True).values_list("product_id", flat=True))
+    for properties in orders.values_list("properties", flat=True):
+        products = properties.get("products") if isinstance(properties.get("products"), list) else []
+        skus.update(str(p.get("product_id") or p.get("sku")) for p in products if isinstance(p, dict))
+    return skus
+
+
+def _because(customer: Customer, version_id: int, sku: str) -> str:
+    """The product of the customer's history that weighs most in this recommendation (ALS explain)."""
+    columns, trained = _columns(version_id), _model(version_id)
+    row = customer_row(customer_id=customer.pk, skus_column=columns, now=timezone.now())
+    _, contributions, _ = _als(version_id).explain(0, row, columns[sku], N=1)
+    if not contributions:
+        return ""
+    name = Product.objects.filter(sku=trained.skus[contributions[0][0]]).values_list("name", flat=True).first()
+    return f"because you viewed {name or trained.skus[contributions[0][0]]}"
+
+
+def recommendations_forget(*, customer_ids=None) -> None:
+    """Drop cached lists (of some customers, or all): the next read ranks afresh."""
+    if customer_ids is None:
+        cache_delete_prefix(CACHE_PREFIX)
+        return
+    cache.delete_many([f"{CACHE_PREFIX}{c}" for c in customer_ids])
+
+
+def recommendations_follow_events(*, customer_ids: set[int]) -> int:
+    """After new product events: lists someone has read are ranked again now from the
+    customers' current events; the others are simply dropped. Returns how many were ranked."""
+    keys = {f"{CACHE_PREFIX}{c}": c for c in customer_ids}
+    in_use = cache.get_many(keys)
+    cache.delete_many(keys)
+    for customer in Customer.objects.filter(pk__in=[keys[k] for k in in_use]):
+        _ranked(customer)
+    return len(in_use)
