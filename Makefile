@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint format services browser
+.PHONY: demo test lint format services browser datasets evaluate
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,3 +48,16 @@ lint: $(VENV)/.dev
 format: $(VENV)/.dev
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
+
+# Public evaluation data ships inside two wheels; fetched here, never at run time.
+DATASETS := var/datasets
+$(DATASETS)/ml-100k.inter $(DATASETS)/CDNOW_master.txt: | $(VENV)/bin/python
+	mkdir -p $(DATASETS)
+	$(PY) -m pip download -q --no-deps --dest $(DATASETS) recbole==1.2.1 lifetimes==0.11.3
+	cd $(DATASETS) && unzip -o -j -q recbole-1.2.1-py3-none-any.whl 'recbole/dataset_example/ml-100k/ml-100k.inter'
+	cd $(DATASETS) && unzip -o -j -q Lifetimes-0.11.3-py3-none-any.whl 'lifetimes/datasets/CDNOW_master.txt'
+
+datasets: $(DATASETS)/ml-100k.inter $(DATASETS)/CDNOW_master.txt
+
+evaluate: $(VENV)/.runtime datasets
+	$(PY) manage.py evaluate_recommender --interactions $(DATASETS)/ml-100k.inter

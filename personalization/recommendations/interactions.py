@@ -94,3 +94,18 @@ def customer_row(*, customer_id: int, skus_column: dict[str, int], now: datetime
             age = now - datetime(day.year, day.month, day.day, 12, tzinfo=now.tzinfo)
             weights[skus_column[sku]] += WEIGHTS[event_type] * n * decay(age)
     return sp.csr_matrix(weights)
+
+
+def interactions_rows():
+    """Every product interaction of people who may be personalized, oldest first:
+    (customer id, sku, when, weight of its type)."""
+    from tracking.models import Event
+
+    events = Event.objects.filter(customer__isnull=False, product__isnull=False, type__in=WEIGHTS)
+    rows = (
+        events.filter(personalizable())
+        .order_by("occurred_at")
+        .values_list("customer_id", "product_id", "occurred_at", "type")
+    )
+    for customer_id, sku, occurred_at, event_type in rows.iterator(chunk_size=50_000):
+        yield customer_id, sku, occurred_at, WEIGHTS[event_type]

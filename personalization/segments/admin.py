@@ -11,8 +11,8 @@ from django.utils.html import format_html, format_html_join
 
 from core.errors import NotFound, TailorError
 from personalization.models import Clustering, RefreshStatus, Segment, SegmentKind, TraitsRun
-from personalization.segments.rules import Explanation, leaves, rules_describe
-from personalization.segments.selectors import segment_members, segment_preview, segment_why
+from personalization.segments.rules import Explanation, rules_describe
+from personalization.segments.selectors import segment_members, segment_preview, segment_why, segments_using
 from personalization.segments.services import segment_delete, segment_refresh, segment_rules_validate, segment_save
 from personalization.segments.vocabulary import rules_vocabulary
 from personalization.selectors import customer_get
@@ -170,12 +170,8 @@ def _undeletable(segments: list[Segment]) -> list[str]:
     names = {segment.pk: segment.name for segment in segments}
     reasons = [f"{s.name}: a cluster segment, delete its clustering instead" for s in segments
                if s.kind == SegmentKind.CLUSTER]  # fmt: skip
-    for user in Segment.objects.filter(kind=SegmentKind.RULES).exclude(pk__in=ids):
-        try:
-            used = [leaf.get("segment") for leaf in leaves(user.rules) if leaf.get("type") == "segment"]
-        except (KeyError, TypeError, AttributeError):  # rules broken in the database use nothing readable
-            continue
-        reasons += [f"{names[pk]}: segment {user.name} uses it, change its rules first" for pk in used if pk in ids]
+    for used, users in segments_using(segment_ids=ids).items():
+        reasons += [f"{names[used]}: segment {user.name} uses it, change its rules first" for user in users]
     return reasons
 
 

@@ -240,3 +240,17 @@ def rules_explain(rules: dict, *, customer_id: int, now: datetime) -> Explanatio
     holds = Customer.objects.filter(pk=customer_id).filter(rules_condition(rules, now=now)).exists()
     observed = _kinds[kind].observe(rules, customer_id=customer_id, now=now)
     return Explanation(rules, _kinds[kind].describe(rules), holds, observed)
+
+
+def segment_references(node, path: str = "rules"):
+    """(path, node) of every "segment" condition of a tree; tolerant of broken trees, as
+    it also reads rules stored before they were checked."""
+    if not isinstance(node, dict):
+        return
+    if node.get("type") in ("all", "any"):
+        for index, child in enumerate(node.get("rules") or []):
+            yield from segment_references(child, f"{path}.rules[{index}]")
+    elif node.get("type") == "not":
+        yield from segment_references(node.get("rule"), f"{path}.rule")
+    elif node.get("type") == "segment":
+        yield path, node

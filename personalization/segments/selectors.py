@@ -16,6 +16,7 @@ from personalization.segments.rules import (
     rules_condition,
     rules_explain,
     rules_triggers,
+    segment_references,
 )
 
 logger = logging.getLogger(__name__)
@@ -112,3 +113,12 @@ def segments_triggered_by(*, event_types: Iterable[str]) -> list[tuple[Segment, 
         if triggers & types or ANY_EVENT in triggers:
             found.append((segment, triggers))
     return found
+
+
+def segments_using(*, segment_ids: set[int]) -> dict[int, list[Segment]]:
+    """For each of these segments, the rule-based segments whose rules use its membership."""
+    users: dict[int, list[Segment]] = {}
+    for user in Segment.objects.filter(kind=SegmentKind.RULES).exclude(pk__in=segment_ids):
+        for used in {node.get("segment") for _, node in segment_references(user.rules)} & segment_ids:
+            users.setdefault(used, []).append(user)
+    return users

@@ -22,12 +22,21 @@ from django.utils import timezone
 
 from core.errors import ValidationError
 from personalization.models import Customer, RefreshStatus, Segment, SegmentCheck, SegmentKind, SegmentMembership
-from personalization.segments.rules import ANY_EVENT, CONSENT_CHANGED, Flip, RuleError, leaves, rules_check, rules_flips
+from personalization.segments.rules import (
+    ANY_EVENT,
+    CONSENT_CHANGED,
+    Flip,
+    RuleError,
+    rules_check,
+    rules_flips,
+    segment_references,
+)
 from personalization.segments.selectors import (
     segment_audience,
     segment_member_ids,
     segments_rule_based,
     segments_triggered_by,
+    segments_using,
 )
 from tracking.hooks import ProcessedBatch
 
@@ -54,7 +63,7 @@ def segment_rules_validate(*, rules, segment_id: int | None = None) -> None:
 def _cycle_check(rules: dict, segment_id: int | None) -> None:
     """A segment may use others' membership, but never its own, directly or through others;
     the error points at the node of these rules that leads back."""
-    for path, leaf in _membership_leaves(rules, "rules"):
+    for path, leaf in segment_references(rules, "rules"):
         seen: set[int] = set()
         pending = [leaf["segment"]]
         while pending:
@@ -65,20 +74,7 @@ def _cycle_check(rules: dict, segment_id: int | None) -> None:
                 continue
             seen.add(other)
             referenced = Segment.objects.filter(pk=other).values_list("rules", flat=True).first() or {}
-            pending += [node["segment"] for _, node in _membership_leaves(referenced, "rules")]
-
-
-def _membership_leaves(node: dict, path: str):
-    """(path, node) of every "segment" condition in a tree."""
-    if not isinstance(node, dict):
-        return
-    if node.get("type") in ("all", "any"):
-        for index, child in enumerate(node.get("rules") or []):
-            yield from _membership_leaves(child, f"{path}.rules[{index}]")
-    elif node.get("type") == "not":
-        yield from _membership_leaves(node.get("rule"), f"{path}.rule")
-    elif node.get("type") == "segment":
-        yield path, node
+            pending += [node["segment"] for _, node in segment_references(referenced, "rules")]
 
 
 def segment_save(
@@ -199,13 +195,13 @@ def segment_memberships_replace(*, segment: Segment, customer_ids: set[int], now
 
 def segment_refresh(*, segment: Segment, now: datetime | None = None) -> Segment:
     """Recompute a segment's membership in full. A failure is recorded as such, never as fresh."""
+    if segment.kind == SegmentKind.CLUSTER:
+        raise ValidationError("Cluster segments are refreshed by re-running their clustering.")
     started = time.perf_counter()
     Segment.objects.filter(pk=segment.pk).update(
         refresh_status=RefreshStatus.RUNNING, refresh_started_at=timezone.now()
     )
     try:
-        if segment.kind == SegmentKind.CLUSTER:
-            raise ValidationError("Cluster segments are refreshed by re-running their clustering.")
         with transaction.atomic():
             _segment_lock(segment.pk)
             now = now or timezone.now()
@@ -337,9 +333,7 @@ def segment_delete(*, segment: Segment) -> None:
     """Remove a rule-based segment with its membership history (segments using it must change first)."""
     if segment.kind != SegmentKind.RULES:
         raise ValidationError("Cluster segments belong to their clustering: delete the clustering instead.")
-    users = [s.name for s in Segment.objects.filter(kind=SegmentKind.RULES) if any(
-        leaf["type"] == "segment" and leaf.get("segment") == segment.pk for leaf in leaves(s.rules)
-    )]  # fmt: skip
+    users = [user.name for user in segments_using(segment_ids={segment.pk}).get(segment.pk, [])]
     if users:
         raise ValidationError(f"Segments {', '.join(users)} use this one: change their rules first.")
     segment.delete()

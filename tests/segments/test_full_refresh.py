@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from core.errors import ValidationError
 from personalization.models import RefreshStatus, Segment, SegmentKind, SegmentMembership
 from personalization.segments.selectors import segment_audience, segment_member_ids
 from personalization.segments.services import segment_refresh, segment_save
@@ -156,13 +157,15 @@ def test_a_successful_refresh_after_a_failure_clears_the_error(repeat_buyers):
     assert refreshed.refreshed_at == LATER
 
 
-def test_a_cluster_segment_cannot_be_refreshed_by_rules():
-    cluster = SegmentFactory(kind=SegmentKind.CLUSTER, rules={}, clustering=ClusteringFactory())
+def test_a_cluster_segment_cannot_be_refreshed_by_rules_and_keeps_its_status():
+    cluster = SegmentFactory(kind=SegmentKind.CLUSTER, rules={}, clustering=ClusteringFactory(),
+                             refresh_status=RefreshStatus.FRESH)  # fmt: skip
 
-    refreshed = segment_refresh(segment=cluster, now=NOW)
+    with pytest.raises(ValidationError, match="re-running their clustering"):
+        segment_refresh(segment=cluster, now=NOW)
 
-    assert refreshed.refresh_status == RefreshStatus.FAILED
-    assert "re-running their clustering" in refreshed.refresh_error
+    cluster.refresh_from_db()
+    assert cluster.refresh_status == RefreshStatus.FRESH
 
 
 def test_the_first_refresh_marks_its_entries_as_initial(repeat_buyers):
