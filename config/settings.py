@@ -151,6 +151,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "personalization.tasks.recommender_train_task",
         "schedule": crontab(hour=3, minute=45),
     },
+    "purchase-propensity-train": {
+        "task": "personalization.tasks.propensity_train_task",
+        "args": ["purchase_30d"],
+        "schedule": crontab(hour=4, minute=0),
+    },
+    "churn-propensity-train": {
+        "task": "personalization.tasks.propensity_train_task",
+        "args": ["churn_90d"],
+        "schedule": crontab(hour=4, minute=15),
+    },
     "clusterings-run": {"task": "personalization.tasks.clusterings_run_task", "schedule": crontab(hour=2, minute=30)},
 }
 

@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 
 from personalization.models import Customer, Identity
-from personalization.selectors import customer_get, customer_list, traits_of
+from personalization.selectors import customer_get, customer_list, scores_of, traits_of
 from tracking.selectors import events_recent_for_customer
 
 RECENT_EVENTS = 50
@@ -46,10 +46,17 @@ class EventSerializer(serializers.Serializer):
 class CustomerDetailSerializer(CustomerSerializer):
     identities = IdentitySerializer(many=True, read_only=True)
     traits = serializers.SerializerMethodField(help_text="What Tailor learned from the events (null before any).")
+    scores = serializers.SerializerMethodField(
+        help_text="Propensity scores, 0-100, by model (purchase_30d, churn_90d)."
+    )
     recent_events = serializers.SerializerMethodField()
 
     class Meta(CustomerSerializer.Meta):
-        fields = [*CustomerSerializer.Meta.fields, "identities", "traits", "recent_events"]
+        fields = [*CustomerSerializer.Meta.fields, "identities", "traits", "scores", "recent_events"]
+
+    @extend_schema_field(serializers.DictField(child=serializers.IntegerField()))
+    def get_scores(self, customer) -> dict:
+        return scores_of(customer=customer)
 
     @extend_schema_field(serializers.JSONField(allow_null=True))
     def get_traits(self, customer) -> dict | None:

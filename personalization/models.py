@@ -270,6 +270,8 @@ class Clustering(BaseModel):
 
 class ModelKind(models.TextChoices):
     RECOMMENDER = "recommender", "Recommendations (ALS)"
+    PURCHASE = "purchase_30d", "Purchase in the next 30 days (XGBoost)"
+    CHURN = "churn_90d", "Churn risk: no order in 90 days (XGBoost)"
 
 
 class ModelStatus(models.TextChoices):
@@ -307,3 +309,23 @@ class ModelVersion(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk}"
+
+
+class CustomerScore(models.Model):
+    """A propensity model's score for a customer, 0-100, usable in segment rules and templates."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="scores")
+    kind = models.CharField(max_length=20, choices=ModelKind.choices)
+    score = models.PositiveSmallIntegerField()
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="scores")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "kind"], name="customer_score_one_per_kind"),
+            models.CheckConstraint(condition=Q(score__lte=100), name="customer_score_at_most_100"),
+        ]
+        indexes = [models.Index(fields=["kind", "score"], name="customer_score_kind_score")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.score} for customer {self.customer_id}"

@@ -3,6 +3,8 @@
 from django.dispatch import receiver
 
 from consent.signals import consent_changed
+from personalization.propensity.conditions import SCORED
+from personalization.propensity.training import SCORE_TRIGGERS, scores_write
 from personalization.recommendations.interactions import WEIGHTS
 from personalization.recommendations.serving import recommendations_follow_events
 from personalization.segments.clustering import clusters_follow_events
@@ -24,6 +26,14 @@ def _recommendations(batch: ProcessedBatch) -> None:
         recommendations_follow_events(customer_ids=touched)
 
 
+def _scores(batch: ProcessedBatch) -> None:
+    touched = {f.customer_id for f in batch.facts if f.customer_id is not None and f.type in SCORE_TRIGGERS}
+    if touched:
+        for kind in SCORED:
+            scores_write(kind=kind, customer_ids=touched)
+
+
+events_processed_subscribe("scores", _scores)  # before segments, which may use the scores
 events_processed_subscribe("segments", _segments)
 events_processed_subscribe("recommendations", _recommendations)
 events_processed_subscribe("clusters", _clusters)

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from core.errors import NotFound
 from core.normalize import email_normalize
-from personalization.models import Customer, Identity, IdentityKind, Traits
+from personalization.models import Customer, CustomerScore, Identity, IdentityKind, Traits
 
 
 def customer_list(*, email: str = "", external_id: str = "") -> QuerySet[Customer]:
@@ -140,3 +140,8 @@ def traits_summary(*, customer: Customer) -> list[tuple[str, str]]:
         ("cart", cart),
         ("fully recomputed", f"{traits['recomputed_at']:%Y-%m-%d %H:%M}" if traits["recomputed_at"] else "not yet"),
     ]
+
+
+def scores_of(*, customer: Customer) -> dict[str, int]:
+    """The customer's propensity scores, 0-100, by model kind."""
+    return dict(CustomerScore.objects.filter(customer=customer).values_list("kind", "score"))

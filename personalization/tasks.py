@@ -47,3 +47,10 @@ def recommender_train_task() -> int:
     from personalization.recommendations.training import recommender_train
 
     return recommender_train().pk
+
+
+@shared_task
+def propensity_train_task(kind: str) -> int:
+    from personalization.propensity.training import propensity_train
+
+    return propensity_train(kind=kind).pk

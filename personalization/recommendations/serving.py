@@ -6,9 +6,15 @@ A customer's ranked list is cached in Redis (a day, or until their next events);
 filters (out of stock, already bought, category, price) are applied when reading, so
 one cached list serves every template. Factors are recomputed from the customer's
 current events (`recalculate_user`), so a list is as fresh as their last event.
+
+A list's key starts with the customer's cache prefix (core.cache), so that erasing the
+person drops it, and names a generation that `recommendations_forget()` renews, so that
+every list can be dropped at once without scanning for them.
 """
 
 import functools
+import hashlib
+import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -19,7 +25,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from consent.selectors import can_personalize
-from core.cache import cache_delete_prefix
+from core.cache import cache_delete_prefix, customer_cache_prefix
 from personalization.models import Customer, ModelKind, ModelStatus, ModelVersion, Product, Traits
 from personalization.recommendations.interactions import WEIGHTS, customer_row
 from personalization.recommendations.training import TrainedModel
@@ -27,7 +33,8 @@ from personalization.recommendations.training import TrainedModel
 CANDIDATES = 100  # ranked and cached per customer; filters pick from these
 LIST_TTL = 24 * 3600
 TRENDING_WINDOW = timedelta(hours=24)
-CACHE_PREFIX = "recs:"
+CACHE_PREFIX = "recs:"  # lists shared by everyone, and the generation of customers' lists
+GENERATION_KEY = f"{CACHE_PREFIX}generation"
 
 
 class Source:
@@ -70,11 +77,16 @@ def _model(version_id: int) -> TrainedModel:
 
 @functools.lru_cache(maxsize=2)
 def _als(version_id: int):
-    """An implicit model around the stored factors, for recalculate_user, recommend and explain."""
+    """An implicit model around the stored factors, for recalculate_user, recommend and explain.
+    It folds customers in with the regularization and alpha the version was trained with."""
     from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
 
     trained = _model(version_id)
-    als = AlternatingLeastSquares(factors=trained.item_factors.shape[1])
+    trained_with = ModelVersion.objects.values_list("hyperparameters", flat=True).get(pk=version_id)
+    same = {name: trained_with[name] for name in ("regularization", "alpha") if name in trained_with}
+    with threadpool_limits(1, "blas"):  # its constructor warns about BLAS threads otherwise
+        als = AlternatingLeastSquares(factors=trained.item_factors.shape[1], **same)
     als.user_factors, als.item_factors = trained.user_factors, trained.item_factors
     return als
 
@@ -118,8 +130,9 @@ def _popular(*, categories: list[str] | None = None, since=None) -> list[tuple[s
 def _cold_start(customer: Customer) -> tuple[str, list[tuple[str, float]]]:
     traits = Traits.objects.filter(customer=customer).only("favorite_categories").first()
     if traits and traits.favorite_categories:
-        ranked = _cached("popular-cat:" + "|".join(traits.favorite_categories),
-                         lambda: _popular(categories=traits.favorite_categories))  # fmt: skip
+        # Hashed: category names may hold spaces and be long, which cache keys may not.
+        named = hashlib.sha256("|".join(traits.favorite_categories).encode()).hexdigest()[:16]
+        ranked = _cached("popular-cat:" + "|".join(traits.favorite_categories), lambda: _popular(categories=traits.favorite_categories))
         if ranked:
             return Source.VIEWED_CATEGORIES, ranked
     trending = _cached("trending", lambda: _popular(since=timezone.now() - TRENDING_WINDOW))
@@ -132,11 +145,18 @@ def _cached(name: str, compute):
     return cache.get_or_set(f"{CACHE_PREFIX}shared:{name}", compute, timeout=300)
 
 
+def _list_keys(customer_ids) -> dict[str, int]:
+    """{cache key of the customer's list: customer id}, in the current generation."""
+    generation = cache.get_or_set(GENERATION_KEY, lambda: secrets.token_hex(4), timeout=None)
+    return {f"{customer_cache_prefix(c)}recs:{generation}": c for c in customer_ids}
+
+
 def _ranked(customer: Customer) -> tuple[str, list[tuple[str, float]], int | None]:
     """(source, ranked candidates, model version), cached per customer."""
-    key = f"{CACHE_PREFIX}{customer.pk}"
+    [key] = _list_keys([customer.pk])
     cached = cache.get(key)
-    if cached is not None:
+    # Consent is asked again at every read of a model list: a withdrawal stops it at once.
+    if cached is not None and (cached[0] != Source.MODEL or can_personalize(customer)):
         return cached
     version, _ = model_active()
     ranked = None
@@ -198,15 +218,15 @@ def _because(customer: Customer, version_id: int, sku: str) -> str:
 def recommendations_forget(*, customer_ids=None) -> None:
     """Drop cached lists (of some customers, or all): the next read ranks afresh."""
     if customer_ids is None:
-        cache_delete_prefix(CACHE_PREFIX)
+        cache_delete_prefix(CACHE_PREFIX)  # the shared lists, and the generation: a new one starts
         return
-    cache.delete_many([f"{CACHE_PREFIX}{c}" for c in customer_ids])
+    cache.delete_many(list(_list_keys(customer_ids)))
 
 
 def recommendations_follow_events(*, customer_ids: set[int]) -> int:
     """After new product events: lists someone has read are ranked again now from the
     customers' current events; the others are simply dropped. Returns how many were ranked."""
-    keys = {f"{CACHE_PREFIX}{c}": c for c in customer_ids}
+    keys = _list_keys(customer_ids)
     in_use = cache.get_many(keys)
     cache.delete_many(keys)
     for customer in Customer.objects.filter(pk__in=[keys[k] for k in in_use]):

@@ -56,8 +56,8 @@ def als_fit(matrix: sp.csr_matrix, hyperparameters: dict):
     from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
 
-    model = AlternatingLeastSquares(**hyperparameters)
     with threadpool_limits(1, "blas"):  # implicit parallelizes itself; BLAS threads on top only contend
+        model = AlternatingLeastSquares(**hyperparameters)  # in here: its constructor checks the BLAS threads
         model.fit(matrix, show_progress=False)
     return model
 

@@ -29,21 +29,30 @@ METRICS = ("precision@10", "recall@10", "ndcg@10", "map@10", "coverage")
 def interactions_read(path: Path, *, use_weights: bool) -> tuple[list, list, np.ndarray, np.ndarray]:
     """(users, items, timestamps, weights) from a CSV or TSV file, with clear errors."""
     text = path.read_text()
-    dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
-    rows = list(csv.reader(text.splitlines(), dialect))
-    if not rows:
+    if not text.strip():
         raise CommandError(f"{path} is empty.")
+    sample, separator = text[:4096], {}
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",\t;")
+    except csv.Error:  # lines that disagree (one short line in a small file): the first line decides
+        first_line = sample.lstrip().splitlines()[0]
+        dialect, separator = "excel", {"delimiter": max(",\t;", key=first_line.count)}
+        if separator["delimiter"] not in first_line:
+            raise CommandError(f"{path}: no comma, tab or semicolon separates its columns.") from None
+    rows = list(csv.reader(text.splitlines(), dialect, **separator))
     header = [cell.split(":")[0].strip().lower() for cell in rows[0]]
     columns = {"user": 0, "item": 1, "time": 2, "weight": 3}
-    if not _numeric(rows[0][0]) or any(c.startswith(("user", "item")) for c in header):
+    first = 1  # the line number of rows[0]
+    # Ids may be words ("u42,book-7,…") but a line of data has its timestamp: a header has no number.
+    if not any(_numeric(cell) for cell in rows[0]):
         found = {role: i for i, name in enumerate(header) for role, words in
                  (("user", ("user",)), ("item", ("item", "product", "movie")), ("time", ("time", "date")),
                   ("weight", ("weight", "rating", "value"))) if name.startswith(words)}  # fmt: skip
         if "user" not in found or "item" not in found:
             raise CommandError(f"{path}: the header {rows[0]} names no user and item columns.")
-        columns, rows = {"time": None, "weight": None, **found}, rows[1:]
+        columns, rows, first = {"time": None, "weight": None, **found}, rows[1:], 2
     users, items, times, weights = [], [], [], []
-    for number, row in enumerate(rows, start=2 if columns.get("time") != 2 else 1):
+    for number, row in enumerate(rows, start=first):
         try:
             users.append(row[columns["user"]].strip())
             items.append(row[columns["item"]].strip())
