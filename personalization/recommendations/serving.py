@@ -1,6 +1,6 @@
 """Recommendations for one customer: from the active ALS model when it knows them and
-consent allows personalization, else from cold-start lists. Every list says where it
-came from.
+consent allows personalization, else from cold-start lists (of which only the one drawn
+from their favorite categories needs that consent too). Every list says where it came from.
 
 A customer's ranked list is cached in Redis (a day, or until their next events);
 filters (out of stock, already bought, category, price) are applied when reading, so
@@ -44,6 +44,9 @@ class Source:
     VIEWED_CATEGORIES = "popular_in_viewed_categories"
     TRENDING = "trending_24h"
     POPULAR = "popular"
+
+
+PERSONAL = frozenset({Source.MODEL, Source.VIEWED_CATEGORIES})  # chosen by the customer's own behavior
 
 
 @dataclass(frozen=True)
@@ -127,12 +130,14 @@ def _popular(*, categories: list[str] | None = None, since=None) -> list[tuple[s
     return [(row["product_id"], float(row["n"])) for row in counts]
 
 
-def _cold_start(customer: Customer) -> tuple[str, list[tuple[str, float]]]:
-    traits = Traits.objects.filter(customer=customer).only("favorite_categories").first()
+def _cold_start(customer: Customer, *, personal: bool) -> tuple[str, list[tuple[str, float]]]:
+    """Popular in their favorite categories (if their consent allows personalization), else
+    trending in the last 24 hours, else popular overall."""
+    traits = Traits.objects.filter(customer=customer).only("favorite_categories").first() if personal else None
     if traits and traits.favorite_categories:
         # Hashed: category names may hold spaces and be long, which cache keys may not.
         named = hashlib.sha256("|".join(traits.favorite_categories).encode()).hexdigest()[:16]
-        ranked = _cached("popular-cat:" + "|".join(traits.favorite_categories), lambda: _popular(categories=traits.favorite_categories))
+        ranked = _cached(f"popular-cat:{named}", lambda: _popular(categories=traits.favorite_categories))
         if ranked:
             return Source.VIEWED_CATEGORIES, ranked
     trending = _cached("trending", lambda: _popular(since=timezone.now() - TRENDING_WINDOW))
@@ -155,14 +160,15 @@ def _ranked(customer: Customer) -> tuple[str, list[tuple[str, float]], int | Non
     """(source, ranked candidates, model version), cached per customer."""
     [key] = _list_keys([customer.pk])
     cached = cache.get(key)
-    # Consent is asked again at every read of a model list: a withdrawal stops it at once.
-    if cached is not None and (cached[0] != Source.MODEL or can_personalize(customer)):
+    # Consent is asked again at every read of a personal list: a withdrawal stops it at once.
+    if cached is not None and (cached[0] not in PERSONAL or can_personalize(customer)):
         return cached
     version, _ = model_active()
     ranked = None
-    if version is not None and can_personalize(customer):
+    personal = can_personalize(customer)
+    if version is not None and personal:
         ranked = _ranked_by_model(customer, version.pk)
-    result = (Source.MODEL, ranked, version.pk) if ranked else (*_cold_start(customer), None)
+    result = (Source.MODEL, ranked, version.pk) if ranked else (*_cold_start(customer, personal=personal), None)
     cache.set(key, result, timeout=LIST_TTL)
     return result
 

@@ -17,8 +17,9 @@ from personalization.recommendations.interactions import interactions_load
 from personalization.recommendations.serving import Source, recommendations_for
 from personalization.recommendations.training import recommender_train
 from personalization.services.identities import customer_merge
-from tests.factories import CustomerFactory
+from tests.factories import CustomerFactory, TraitsFactory
 from tests.recommendations.support import (
+    GAMES,
     interacted,
     personalization_grant,
     personalization_withdraw,
@@ -178,3 +179,24 @@ def test_explanations_are_not_given_to_a_customer_who_withdrew(model):
     served = recommendations_for(customer=customer, explain=True)
 
     assert all(item.because == "" for item in served.items)
+
+
+def test_without_personalization_consent_favorite_categories_do_not_choose_the_list(catalog):
+    interacted(CustomerFactory(), ["P00", "P00", "P20"])
+    customer = TraitsFactory(favorite_categories=[GAMES]).customer  # never asked: no under opt-in
+
+    served = recommendations_for(customer=customer)
+
+    assert served.source == Source.POPULAR and [item.product.sku for item in served.items] == ["P00", "P20"]
+
+
+def test_a_withdrawal_stops_a_favorite_categories_list_already_cached(catalog, django_capture_on_commit_callbacks):
+    interacted(CustomerFactory(), ["P00", "P00", "P20"])
+    customer = TraitsFactory(favorite_categories=[GAMES]).customer
+    personalization_grant(customer)
+    assert recommendations_for(customer=customer).source == Source.VIEWED_CATEGORIES  # now cached
+
+    with django_capture_on_commit_callbacks(execute=True):
+        personalization_withdraw(customer)
+
+    assert recommendations_for(customer=customer).source == Source.POPULAR

@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 from personalization.management.commands.evaluate_recommender import interactions_read
 from personalization.recommendations.metrics import ranking_metrics
 from personalization.recommendations.training import als_fit, als_top, holdout_split
+from tests.recommendations.support import shop_build
 
 RECBOLE_HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:float"
 
@@ -211,3 +212,15 @@ def test_a_file_of_one_column_is_refused(tmp_path):
 
     with pytest.raises(CommandError, match="no comma, tab or semicolon separates its columns"):
         evaluate(path)
+
+
+@pytest.mark.django_db
+def test_what_export_interactions_writes_evaluate_recommender_reads_with_its_weights(tmp_path):
+    shop = shop_build(customers=4)
+    path = tmp_path / "interactions.tsv"
+    call_command("export_interactions", out=path, stdout=StringIO())
+
+    users, items, times, weights = interactions_read(path, use_weights=True)
+
+    assert set(users) == {str(c.pk) for c in shop.customers} and len(items) == len(times) == len(weights)
+    assert set(weights.tolist()) <= {1.0, 3.0, 5.0} and times.min() > 1_700_000_000

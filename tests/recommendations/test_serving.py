@@ -1,6 +1,6 @@
 """Serving: a customer the active model knows gets its list; anyone else a cold-start list
-(popular in their favorite categories, else trending in the last 24 hours, else popular
-overall), and every list says where it came from. Out-of-stock and bought products are
+(popular in their favorite categories if they allow personalization, else trending in the
+last 24 hours, else popular overall), and every list says where it came from. Out-of-stock and bought products are
 left out, filters apply, explanations name a product the customer viewed, and a
 customer's ranked list is cached until it is forgotten."""
 
@@ -33,6 +33,13 @@ def ranking(served) -> list[tuple[str, float]]:
     return [(item.product.sku, item.score) for item in served.items]
 
 
+def fan_of(*categories: str):
+    """A customer whose favorite categories are these, who allows personalization."""
+    customer = TraitsFactory(favorite_categories=list(categories)).customer
+    personalization_grant(customer)
+    return customer
+
+
 def engaged(counts: dict[str, int], *, ago: timedelta) -> None:
     """Other shoppers' views: `counts` of each product, `ago`."""
     crowd = CustomerFactory()
@@ -54,7 +61,7 @@ def catalog(db):
 
 def test_a_customer_with_favorite_categories_gets_what_is_popular_in_them(catalog):
     engaged({"P00": 5, "P20": 3, "P21": 2, "P22": 1}, ago=DAYS_AGO)
-    customer = TraitsFactory(favorite_categories=[GAMES]).customer
+    customer = fan_of(GAMES)
 
     served = recommendations_for(customer=customer)
 
@@ -76,7 +83,7 @@ def test_without_favorite_categories_the_list_is_what_is_trending_in_24_hours(ca
 def test_favorite_categories_with_spaces_in_their_names_make_valid_cache_keys(catalog):
     Product.objects.filter(sku="P00").update(category="Home & Garden")
     engaged({"P00": 2}, ago=DAYS_AGO)
-    customer = TraitsFactory(favorite_categories=["Home & Garden"]).customer
+    customer = fan_of("Home & Garden")
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", CacheKeyWarning)
@@ -87,7 +94,7 @@ def test_favorite_categories_with_spaces_in_their_names_make_valid_cache_keys(ca
 
 def test_favorite_categories_nobody_engaged_with_fall_back_to_trending(catalog):
     engaged({"P05": 3, "P06": 1}, ago=RECENTLY)
-    customer = TraitsFactory(favorite_categories=["Garden"]).customer
+    customer = fan_of("Garden")
 
     assert recommendations_for(customer=customer).source == Source.TRENDING
 
