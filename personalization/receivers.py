@@ -1,12 +1,18 @@
 """Adapters from other apps' signals and hooks to personalization's services."""
 
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from consent.signals import consent_changed
+from personalization.models import Product
 from personalization.propensity.conditions import SCORED
 from personalization.propensity.training import SCORE_TRIGGERS, scores_write
 from personalization.recommendations.interactions import WEIGHTS
-from personalization.recommendations.serving import recommendations_follow_events
+from personalization.recommendations.serving import (
+    recommendations_catalog_changed,
+    recommendations_follow_events,
+    recommendations_forget,
+)
 from personalization.segments.clustering import clusters_follow_events
 from personalization.segments.services import segments_follow_consent, segments_follow_events
 from tracking.hooks import ProcessedBatch, events_processed_subscribe
@@ -39,6 +45,13 @@ events_processed_subscribe("recommendations", _recommendations)
 events_processed_subscribe("clusters", _clusters)
 
 
+@receiver(post_save, sender=Product)
+def _product_saved(sender, **kwargs) -> None:
+    recommendations_catalog_changed()
+
+
 @receiver(consent_changed)
 def _consent_changed(sender, *, customer_ids, **kwargs) -> None:
+    # Cached lists were chosen under the old decision: a withdrawal stops them at once.
+    recommendations_forget(customer_ids=customer_ids)
     segments_follow_consent(customer_ids=customer_ids)

@@ -32,9 +32,11 @@ from personalization.recommendations.training import TrainedModel
 
 CANDIDATES = 100  # ranked and cached per customer; filters pick from these
 LIST_TTL = 24 * 3600
+FILTERED_TTL = 300
 TRENDING_WINDOW = timedelta(hours=24)
 CACHE_PREFIX = "recs:"  # lists shared by everyone, and the generation of customers' lists
 GENERATION_KEY = f"{CACHE_PREFIX}generation"
+CATALOG_KEY = f"{CACHE_PREFIX}catalog"  # changes whenever a product does: filtered answers start afresh
 
 
 class Source:
@@ -44,9 +46,6 @@ class Source:
     VIEWED_CATEGORIES = "popular_in_viewed_categories"
     TRENDING = "trending_24h"
     POPULAR = "popular"
-
-
-PERSONAL = frozenset({Source.MODEL, Source.VIEWED_CATEGORIES})  # chosen by the customer's own behavior
 
 
 @dataclass(frozen=True)
@@ -136,7 +135,7 @@ def _cold_start(customer: Customer, *, personal: bool) -> tuple[str, list[tuple[
     traits = Traits.objects.filter(customer=customer).only("favorite_categories").first() if personal else None
     if traits and traits.favorite_categories:
         # Hashed: category names may hold spaces and be long, which cache keys may not.
-        named = hashlib.sha256("|".join(traits.favorite_categories).encode()).hexdigest()[:16]
+        named = _hashed("|".join(traits.favorite_categories))
         ranked = _cached(f"popular-cat:{named}", lambda: _popular(categories=traits.favorite_categories))
         if ranked:
             return Source.VIEWED_CATEGORIES, ranked
@@ -144,6 +143,11 @@ def _cold_start(customer: Customer, *, personal: bool) -> tuple[str, list[tuple[
     if trending:
         return Source.TRENDING, trending
     return Source.POPULAR, _cached("popular", _popular)
+
+
+def _hashed(text: str) -> str:
+    """Names in cache keys, whatever characters they hold."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _cached(name: str, compute):
@@ -156,19 +160,20 @@ def _list_keys(customer_ids) -> dict[str, int]:
     return {f"{customer_cache_prefix(c)}recs:{generation}": c for c in customer_ids}
 
 
-def _ranked(customer: Customer) -> tuple[str, list[tuple[str, float]], int | None]:
-    """(source, ranked candidates, model version), cached per customer."""
+def _ranked(customer: Customer) -> tuple[str, list[tuple[str, float]], int | None, str]:
+    """(source, ranked candidates, model version, the ranking's id), cached per customer.
+    A consent change drops the cached list (receivers.py), so a cached list is allowed."""
     [key] = _list_keys([customer.pk])
     cached = cache.get(key)
-    # Consent is asked again at every read of a personal list: a withdrawal stops it at once.
-    if cached is not None and (cached[0] not in PERSONAL or can_personalize(customer)):
+    if cached is not None:
         return cached
     version, _ = model_active()
     ranked = None
     personal = can_personalize(customer)
     if version is not None and personal:
         ranked = _ranked_by_model(customer, version.pk)
-    result = (Source.MODEL, ranked, version.pk) if ranked else (*_cold_start(customer, personal=personal), None)
+    chosen = (Source.MODEL, ranked, version.pk) if ranked else (*_cold_start(customer, personal=personal), None)
+    result = (*chosen, secrets.token_hex(4))
     cache.set(key, result, timeout=LIST_TTL)
     return result
 
@@ -180,8 +185,22 @@ def recommendations_for(
     *, customer: Customer, limit: int = 10, category: str = "", max_price: Decimal | None = None,
     explain: bool = False,
 ) -> Recommendations:  # fmt: skip
-    """Top products for a customer: in stock, not bought already, filtered as asked."""
-    source, ranked, version_id = _ranked(customer)
+    """Top products for a customer: in stock, not bought already, filtered as asked.
+    The filtered answer is cached under its ranking and the catalog's version: a new ranking
+    (new events, consent, a new model) or a changed product answers afresh."""
+    source, ranked, version_id, ranking = _ranked(customer)
+    [list_key] = _list_keys([customer.pk])
+    catalog = cache.get_or_set(CATALOG_KEY, lambda: secrets.token_hex(4), timeout=None)
+    key = f"{list_key}:{ranking}:{catalog}:{limit}:{_hashed(category)}:{max_price}:{explain}"
+    answer = cache.get(key)
+    if answer is None:
+        answer = _filtered(customer, source, ranked, version_id, limit=limit, category=category,
+                           max_price=max_price, explain=explain)  # fmt: skip
+        cache.set(key, answer, timeout=FILTERED_TTL)
+    return answer
+
+
+def _filtered(customer, source, ranked, version_id, *, limit, category, max_price, explain) -> Recommendations:
     products = Product.objects.in_bulk([sku for sku, _ in ranked], field_name="sku")
     bought = _bought(customer)
     items = []
@@ -195,7 +214,8 @@ def recommendations_for(
         if len(items) == limit:
             break
     if explain and source == Source.MODEL:
-        items = [Recommendation(i.product, i.score, _because(customer, version_id, i.product.sku)) for i in items]
+        reasons = _because(customer, version_id, [i.product.sku for i in items])
+        items = [Recommendation(i.product, i.score, reasons.get(i.product.sku, "")) for i in items]
     return Recommendations(source=source, items=items, model_version=version_id)
 
 
@@ -210,15 +230,18 @@ def _bought(customer: Customer) -> set[str]:
     return skus
 
 
-def _because(customer: Customer, version_id: int, sku: str) -> str:
-    """The product of the customer's history that weighs most in this recommendation (ALS explain)."""
+def _because(customer: Customer, version_id: int, skus: list[str]) -> dict[str, str]:
+    """For each recommended product, the product of the customer's history that weighs most
+    in it (ALS explain): "because you viewed X"."""
     columns, trained = _columns(version_id), _model(version_id)
     row = customer_row(customer_id=customer.pk, skus_column=columns, now=timezone.now())
-    _, contributions, _ = _als(version_id).explain(0, row, columns[sku], N=1)
-    if not contributions:
-        return ""
-    name = Product.objects.filter(sku=trained.skus[contributions[0][0]]).values_list("name", flat=True).first()
-    return f"because you viewed {name or trained.skus[contributions[0][0]]}"
+    weights, strongest = None, {}
+    for sku in skus:
+        _, contributions, weights = _als(version_id).explain(0, row, columns[sku], user_weights=weights, N=1)
+        if contributions:
+            strongest[sku] = str(trained.skus[contributions[0][0]])
+    names = dict(Product.objects.filter(sku__in=strongest.values()).values_list("sku", "name"))
+    return {sku: f"because you viewed {names.get(source, source)}" for sku, source in strongest.items()}
 
 
 def recommendations_forget(*, customer_ids=None) -> None:
@@ -238,3 +261,8 @@ def recommendations_follow_events(*, customer_ids: set[int]) -> int:
     for customer in Customer.objects.filter(pk__in=[keys[k] for k in in_use]):
         _ranked(customer)
     return len(in_use)
+
+
+def recommendations_catalog_changed() -> None:
+    """A product changed (stock, price, category): filtered answers are computed again."""
+    cache.delete(CATALOG_KEY)

@@ -96,8 +96,11 @@ def customers_upsert(*, rows: Iterable[CustomerRow]) -> list[Customer]:
 @transaction.atomic
 def products_upsert(*, rows: Iterable[ProductRow]) -> list[Product]:
     """Create or update catalog products by SKU; all rows or none."""
+    from personalization.recommendations.serving import recommendations_catalog_changed
+
     rows = list(rows)
     _refuse_invalid_rows(rows, _product_row_problems, what="product")
+    transaction.on_commit(recommendations_catalog_changed)  # stock and prices filter recommendations
     return Product.objects.bulk_create(
         [Product(**asdict(row)) for row in rows],
         update_conflicts=True,

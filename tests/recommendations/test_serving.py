@@ -13,8 +13,14 @@ from django.core.cache.backends.base import CacheKeyWarning
 from django.utils import timezone
 
 from personalization.models import ModelStatus, ModelVersion, Product
-from personalization.recommendations.serving import Source, recommendations_for, recommendations_forget
+from personalization.recommendations.serving import (
+    Source,
+    recommendations_follow_events,
+    recommendations_for,
+    recommendations_forget,
+)
 from personalization.recommendations.training import TrainedModel, recommender_train
+from personalization.services import ProductRow, products_upsert
 from tests.factories import CustomerFactory, EventFactory, TraitsFactory
 from tests.recommendations.support import GAMES, interacted, personalization_grant, product_catalog, shop_build
 from tracking.models import Event, EventType
@@ -207,7 +213,9 @@ def test_a_customer_the_model_does_not_know_gets_a_cold_start_list(shop):
 def test_a_model_list_leaves_out_products_out_of_stock(reader):
     top = skus(recommendations_for(customer=reader))[0]
 
-    Product.objects.filter(sku=top).update(in_stock=False)
+    product = Product.objects.get(sku=top)
+    product.in_stock = False
+    product.save()  # as the admin or the catalog sync does
 
     served = recommendations_for(customer=reader)
     assert top not in skus(served) and len(served.items) == 10
@@ -219,6 +227,7 @@ def test_a_model_list_leaves_out_products_the_customer_bought(reader):
     # An order that lists its products in properties only, as Segment's spec has it.
     EventFactory(customer=reader, type=EventType.ORDER_COMPLETED, occurred_at=timezone.now(),
                  properties={"order_id": "o-1", "products": [{"product_id": top, "quantity": 1}]})  # fmt: skip
+    recommendations_follow_events(customer_ids={reader.pk})  # what processing the order does
 
     assert top not in skus(recommendations_for(customer=reader))
 
@@ -304,3 +313,25 @@ def test_forgetting_every_list_drops_the_shared_cold_start_lists_too(catalog):
     recommendations_forget()
 
     assert skus(recommendations_for(customer=CustomerFactory())) == ["P01", "P00"]
+
+
+def test_a_catalog_sync_that_takes_a_product_out_of_stock_takes_it_out_of_cached_answers(
+    reader, django_capture_on_commit_callbacks
+):
+    top = Product.objects.get(sku=skus(recommendations_for(customer=reader))[0])
+    row = ProductRow(sku=top.sku, name=top.name, category=top.category, price=top.price, in_stock=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        products_upsert(rows=[row])
+
+    assert top.sku not in skus(recommendations_for(customer=reader))
+
+
+def test_a_grant_of_personalization_makes_a_cached_list_personal_at_once(catalog, django_capture_on_commit_callbacks):
+    interacted(CustomerFactory(), ["P00", "P00", "P20"])
+    customer = TraitsFactory(favorite_categories=[GAMES]).customer
+    assert recommendations_for(customer=customer).source == Source.POPULAR  # cached, never asked
+
+    with django_capture_on_commit_callbacks(execute=True):
+        personalization_grant(customer)
+
+    assert recommendations_for(customer=customer).source == Source.VIEWED_CATEGORIES
