@@ -25,8 +25,8 @@ BENCH_REDIS = "redis://127.0.0.1:6379/4"
 
 
 def store_write(cursor, customers: int, products: int, interactions: int) -> None:
-    """Customers with taste: each prefers one of 50 product groups, and most of what they
-    touch comes from it; a tenth of the touches are adds to cart, a twentieth orders."""
+    """Customers with taste: each belongs to one of 1,000 groups of 20 products, and 80% of
+    what they touch comes from it; a tenth of the touches are adds to cart, a twentieth orders."""
     cursor.execute(
         """INSERT INTO personalization_product (created_at, updated_at, sku, name, category, price, currency, url,
                                                 image_url, in_stock, attributes)
@@ -53,7 +53,7 @@ def store_write(cursor, customers: int, products: int, interactions: int) -> Non
            SELECT 'i-' || g, CASE WHEN r < 0.05 THEN 'Order Completed' WHEN r < 0.15 THEN 'Product Added'
                                   ELSE 'Product Viewed' END,
                   'c' || c, '', c,
-                  'P' || CASE WHEN random() < 0.8 THEN (c %% 50) + 50 * floor(random() * (%s / 50))::int
+                  'P' || CASE WHEN random() < 0.8 THEN ((c %% 1000) * 20 + floor(random() * 20)::int) %% %s
                               ELSE floor(random() * %s)::int END,
                   '{}', '{}', at, at, now()
            FROM (SELECT g, 1 + floor(random() * %s)::int AS c, random() AS r,

@@ -72,10 +72,17 @@ def popularity_top(train: sp.csr_matrix, k: int = K) -> callable:
     return recommend
 
 
-def als_top(model, train: sp.csr_matrix, k: int = K) -> callable:
+def als_top(model, train: sp.csr_matrix, k: int = K, chunk: int = 10_000) -> callable:
+    """Top k for a user, computed for a whole chunk of users at once on first asking
+    (implicit ranks many users in one call far faster than one by one)."""
+    ranked: dict[int, list[int]] = {}
+
     def recommend(user: int) -> list[int]:
-        ids, _ = model.recommend(user, train[user], N=k, filter_already_liked_items=True)
-        return [int(i) for i in ids]
+        if user not in ranked:
+            users = np.arange(user, min(user + chunk, train.shape[0]))
+            ids, _ = model.recommend(users, train[users], N=k, filter_already_liked_items=True)
+            ranked.update({int(u): [int(i) for i in row if i >= 0] for u, row in zip(users, ids, strict=True)})
+        return ranked[user]
 
     return recommend
 
