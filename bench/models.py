@@ -96,7 +96,7 @@ def main() -> None:
         recommendations_follow_events,
         recommendations_for,
     )
-    from personalization.recommendations.training import DEFAULTS, als_fit, recommender_train
+    from personalization.recommendations.training import als_fit, hyperparameters_for, recommender_train
     from tracking.models import Event
 
     call_command("migrate", verbosity=0)
@@ -114,7 +114,7 @@ def main() -> None:
 
     matrix = interactions_load(now=timezone.now()).matrix
     started = time.perf_counter()
-    model = als_fit(matrix, DEFAULTS)
+    model = als_fit(matrix, hyperparameters_for(matrix))
     print(f"  ceiling: the ALS fit alone on the same {matrix.shape[0]:,} x {matrix.shape[1]:,} matrix: "
           f"{time.perf_counter() - started:.1f} s")  # fmt: skip
 

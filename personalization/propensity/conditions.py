@@ -4,6 +4,7 @@ compiler's core does not change): {"type": "score", "model": "purchase_30d", "op
 from django.db.models import Q
 
 from personalization.models import CustomerScore, ModelKind
+from personalization.propensity.training import SCORE_TRIGGERS
 from personalization.segments.rules import RuleError, choice, number, rule_kind_register
 
 OPS = {">=": "gte", ">": "gt", "<=": "lte", "<": "lt"}
@@ -27,7 +28,8 @@ class ScoreCondition:
         return Q(pk__in=scores.values("customer"))
 
     def triggers(self, node):
-        return frozenset({"Order Completed", "Product Viewed", "Product Added", "Page Viewed"})
+        # The events after which the customer is re-scored (before segments are re-checked).
+        return SCORE_TRIGGERS
 
     def flips(self, node):
         return []

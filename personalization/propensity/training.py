@@ -55,10 +55,13 @@ def dataset(target: Target, ids, matrix, labels):
     return [i for i, k in zip(ids, keep, strict=True) if k], matrix[keep], (1 - y if target.churn else y)
 
 
-def xgboost_fit(x: np.ndarray, y: np.ndarray):
+def xgboost_fit(x: np.ndarray, y: np.ndarray, *, churn: bool = False):
+    """`churn`: the label is "no order", so the constraints turn around (a later last order
+    never lowers the risk)."""
     from xgboost import XGBClassifier
 
-    return XGBClassifier(**XGBOOST, monotone_constraints=MONOTONE, objective="binary:logistic").fit(x, y)
+    monotone = tuple(-sign for sign in MONOTONE) if churn else MONOTONE
+    return XGBClassifier(**XGBOOST, monotone_constraints=monotone, objective="binary:logistic").fit(x, y)
 
 
 def training_cutoffs(holdout_at: datetime, horizon: timedelta) -> list[datetime]:
@@ -126,12 +129,14 @@ def propensity_train(*, kind: str, now: datetime | None = None) -> ModelVersion:
             if y.sum() < MIN_POSITIVES or len(y) - y.sum() < MIN_POSITIVES:
                 raise ValueError(f"The {name} window has {int(y.sum())} positive and {int(len(y) - y.sum())} negative "
                                  f"customers: at least {MIN_POSITIVES} of each are needed.")  # fmt: skip
-        version.metrics = classification_metrics(y_test, xgboost_fit(x_train, y_train).predict_proba(x_test)[:, 1])
+        version.metrics = classification_metrics(
+            y_test, xgboost_fit(x_train, y_train, churn=target.churn).predict_proba(x_test)[:, 1]
+        )
         version.baseline_metrics = classification_metrics(
             y_test, baseline_predict(baseline_fit(x_train, y_train), x_test)
         )
         x_all, y_all = stacked([(None, x_train, y_train), (None, x_test, y_test)])
-        model = xgboost_fit(x_all, y_all)  # with the latest labelled window too, for service
+        model = xgboost_fit(x_all, y_all, churn=target.churn)  # with the latest labelled window too, for service
         version.artifact = bytes(model.get_booster().save_raw(raw_format="ubj"))
         version.train_seconds, version.trained_at = time.perf_counter() - started, timezone.now()
         version.progress = {"step": "done", "done": 1.0}
@@ -179,6 +184,13 @@ def scores_write(*, kind: str, now: datetime | None = None, customer_ids=None) -
     """Score customers (all, or some) 0-100 with the active version of `kind`; return how many."""
     from xgboost import DMatrix
 
+    from personalization.recommendations.interactions import personalizable
+
+    # A score is learned from behavior: whoever may no longer be personalized loses it.
+    stale = CustomerScore.objects.filter(kind=kind).exclude(personalizable())
+    if customer_ids is not None:
+        stale = stale.filter(customer_id__in=customer_ids)
+    stale.delete()
     version = ModelVersion.objects.filter(kind=kind, status=ModelStatus.ACTIVE).first()
     if version is None:
         return 0

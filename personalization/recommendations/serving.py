@@ -28,7 +28,7 @@ from consent.selectors import can_personalize
 from core.cache import cache_delete_prefix, customer_cache_prefix
 from personalization.models import Customer, ModelKind, ModelStatus, ModelVersion, Product, Traits
 from personalization.recommendations.interactions import WEIGHTS, customer_row
-from personalization.recommendations.training import TrainedModel
+from personalization.recommendations.training import TrainedModel, als_new
 
 CANDIDATES = 100  # ranked and cached per customer; filters pick from these
 LIST_TTL = 24 * 3600
@@ -81,16 +81,23 @@ def _model(version_id: int) -> TrainedModel:
 def _als(version_id: int):
     """An implicit model around the stored factors, for recalculate_user, recommend and explain.
     It folds customers in with the regularization and alpha the version was trained with."""
-    from implicit.cpu.als import AlternatingLeastSquares
-    from threadpoolctl import threadpool_limits
-
     trained = _model(version_id)
-    trained_with = ModelVersion.objects.values_list("hyperparameters", flat=True).get(pk=version_id)
-    same = {name: trained_with[name] for name in ("regularization", "alpha") if name in trained_with}
-    with threadpool_limits(1, "blas"):  # its constructor warns about BLAS threads otherwise
-        als = AlternatingLeastSquares(factors=trained.item_factors.shape[1], **same)
+    als = als_new({**_trained_with(version_id), "factors": trained.item_factors.shape[1]})
     als.user_factors, als.item_factors = trained.user_factors, trained.item_factors
     return als
+
+
+@functools.lru_cache(maxsize=2)
+def _trained_with(version_id: int) -> dict:
+    """The hyperparameters that fold a customer in as training did (regularization, alpha, weight scale)."""
+    trained_with = ModelVersion.objects.values_list("hyperparameters", flat=True).get(pk=version_id)
+    return {name: trained_with[name] for name in ("regularization", "alpha", "weight_scale") if name in trained_with}
+
+
+def _customer_row(customer: Customer, version_id: int):
+    """The customer's current weights, scaled as the training data was."""
+    row = customer_row(customer_id=customer.pk, skus_column=_columns(version_id), now=timezone.now())
+    return row * _trained_with(version_id).get("weight_scale", 1.0)
 
 
 @functools.lru_cache(maxsize=2)
@@ -104,7 +111,7 @@ def _columns(version_id: int) -> dict[str, int]:
 def _ranked_by_model(customer: Customer, version_id: int) -> list[tuple[str, float]] | None:
     """The customer's top candidates from their current events, or None if they have none."""
     trained, als = _model(version_id), _als(version_id)
-    row = customer_row(customer_id=customer.pk, skus_column=_columns(version_id), now=timezone.now())
+    row = _customer_row(customer, version_id)
     if row.nnz == 0:
         return None
     factors = als.recalculate_user(0, row)
@@ -234,7 +241,7 @@ def _because(customer: Customer, version_id: int, skus: list[str]) -> dict[str, 
     """For each recommended product, the product of the customer's history that weighs most
     in it (ALS explain): "because you viewed X"."""
     columns, trained = _columns(version_id), _model(version_id)
-    row = customer_row(customer_id=customer.pk, skus_column=columns, now=timezone.now())
+    row = _customer_row(customer, version_id)
     weights, strongest = None, {}
     for sku in skus:
         _, contributions, weights = _als(version_id).explain(0, row, columns[sku], user_weights=weights, N=1)

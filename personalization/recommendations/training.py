@@ -21,7 +21,10 @@ from personalization.recommendations.interactions import Interactions, interacti
 from personalization.recommendations.metrics import ranking_metrics
 
 logger = logging.getLogger(__name__)
-DEFAULTS = {"factors": 64, "regularization": 10.0, "alpha": 1.0, "iterations": 15, "random_state": 42}
+DEFAULTS = {"factors": 64, "alpha": 1.0, "iterations": 15, "random_state": 42}
+# What holds across data sizes: weights scaled to a mean of 1, and regularization growing
+# with the interactions a customer has (denser rows can afford, and need, more of it).
+REGULARIZATION_PER_INTERACTION = 0.12
 HOLDOUT = 0.2
 MIN_CUSTOMERS = 20  # below this the holdout says nothing
 K = 10
@@ -52,13 +55,30 @@ class TrainedModel:
                    arrays["skus"].astype(object), arrays["popularity"])  # fmt: skip
 
 
-def als_fit(matrix: sp.csr_matrix, hyperparameters: dict):
+def hyperparameters_for(matrix: sp.csr_matrix, given: dict | None = None) -> dict:
+    """The defaults, fitted to this data where they depend on it, then what was given."""
+    per_customer = matrix.nnz / max(matrix.shape[0], 1)
+    fitted = {
+        "regularization": round(REGULARIZATION_PER_INTERACTION * per_customer, 4),
+        "weight_scale": round(1 / float(matrix.data.mean()), 6) if matrix.nnz else 1.0,
+    }
+    return {**DEFAULTS, **fitted, **(given or {})}
+
+
+def als_new(hyperparameters: dict):
     from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
 
+    with threadpool_limits(1, "blas"):  # in here: its constructor checks the BLAS threads
+        return AlternatingLeastSquares(**{k: v for k, v in hyperparameters.items() if k != "weight_scale"})
+
+
+def als_fit(matrix: sp.csr_matrix, hyperparameters: dict):
+    from threadpoolctl import threadpool_limits
+
+    model = als_new(hyperparameters)
     with threadpool_limits(1, "blas"):  # implicit parallelizes itself; BLAS threads on top only contend
-        model = AlternatingLeastSquares(**hyperparameters)  # in here: its constructor checks the BLAS threads
-        model.fit(matrix, show_progress=False)
+        model.fit(matrix * hyperparameters.get("weight_scale", 1.0), show_progress=False)
     return model
 
 
@@ -101,12 +121,12 @@ def _progress(version: ModelVersion, step: str, share: float) -> None:
 def recommender_train(*, hyperparameters: dict | None = None, now=None) -> ModelVersion:
     """Train a new version from Postgres, evaluate it, and activate it if it earns it."""
     now = now or timezone.now()
-    parameters = {**DEFAULTS, **(hyperparameters or {})}
-    version = ModelVersion.objects.create(kind=ModelKind.RECOMMENDER, hyperparameters=parameters)
+    version = ModelVersion.objects.create(kind=ModelKind.RECOMMENDER, hyperparameters=hyperparameters or {})
     started = time.perf_counter()
     try:
         _progress(version, "reading interactions", 0.05)
         interactions = interactions_load(now=now)
+        parameters = version.hyperparameters = hyperparameters_for(interactions.matrix, hyperparameters)
         customers, products = interactions.matrix.shape
         version.data_window = {"until": now.isoformat(), "days": 365, "customers": customers, "products": products,
                                "interactions": int(interactions.matrix.nnz)}  # fmt: skip

@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from personalization.models import ModelKind, ModelStatus, ModelVersion
-from personalization.recommendations.training import DEFAULTS, TrainedModel, recommender_train
+from personalization.recommendations.training import DEFAULTS, TrainedModel, hyperparameters_for, recommender_train
 from personalization.tasks import recommender_train_task
 from tests.factories import CustomerFactory
 from tests.recommendations.support import interacted, personalization_grant, product_catalog, shop_build
@@ -74,8 +75,29 @@ def test_the_artifact_loads_with_factors_for_every_customer_and_product(trained,
 def test_the_hyperparameters_are_recorded_with_the_defaults_filled_in(shop):
     version = recommender_train(hyperparameters={"factors": 8, "iterations": 5})
 
-    assert version.hyperparameters == {**DEFAULTS, "factors": 8, "iterations": 5}
+    assert version.hyperparameters == {**DEFAULTS, "factors": 8, "iterations": 5,
+                                       "regularization": version.hyperparameters["regularization"],
+                                       "weight_scale": version.hyperparameters["weight_scale"]}  # fmt: skip
     assert TrainedModel.loads(version.artifact).item_factors.shape == (40, 8)
+
+
+def test_regularization_grows_with_the_interactions_a_customer_has():
+    sparse = sp.csr_matrix(np.eye(10, dtype=np.float32))  # one interaction each
+    dense = sp.csr_matrix(np.ones((10, 10), dtype=np.float32))  # ten each
+
+    assert hyperparameters_for(dense)["regularization"] == 10 * hyperparameters_for(sparse)["regularization"]
+
+
+def test_weights_are_scaled_to_a_mean_of_one():
+    weights = sp.csr_matrix(np.array([[0.5, 0.0], [0.0, 1.5]], dtype=np.float32))
+
+    assert hyperparameters_for(weights)["weight_scale"] == 1.0
+
+
+def test_given_hyperparameters_win_over_the_fitted_ones():
+    matrix = sp.csr_matrix(np.ones((3, 3), dtype=np.float32))
+
+    assert hyperparameters_for(matrix, {"regularization": 2.0})["regularization"] == 2.0
 
 
 def test_an_unknown_hyperparameter_fails_the_training_with_its_name(shop):

@@ -20,7 +20,13 @@ import scipy.sparse as sp
 from django.core.management.base import BaseCommand, CommandError
 
 from personalization.recommendations.metrics import ranking_metrics
-from personalization.recommendations.training import DEFAULTS, als_fit, als_top, holdout_split, popularity_top
+from personalization.recommendations.training import (
+    als_fit,
+    als_top,
+    holdout_split,
+    hyperparameters_for,
+    popularity_top,
+)
 
 SEEDS = (0, 1, 2)
 METRICS = ("precision@10", "recall@10", "ndcg@10", "map@10", "coverage")
@@ -83,7 +89,7 @@ def matrix_of(users, items, weights) -> sp.csr_matrix:
 
 def compare(train: sp.csr_matrix, test: sp.csr_matrix) -> dict[str, dict]:
     products = train.shape[1]
-    model = als_fit(train, DEFAULTS)
+    model = als_fit(train, hyperparameters_for(train))
     return {
         "ALS (Tailor's defaults)": ranking_metrics(als_top(model, train), test, products=products),
         "popularity": ranking_metrics(popularity_top(train), test, products=products),
@@ -119,7 +125,7 @@ class Command(BaseCommand):
         users, items, times, weights = interactions_read(interactions, use_weights=use_weights)
         matrix, rows, cols = matrix_of(users, items, weights)
         self.stdout.write(f"{interactions.name}: {len(users):,} interactions, {matrix.shape[0]:,} users, "
-                          f"{matrix.shape[1]:,} items; ALS {DEFAULTS}")  # fmt: skip
+                          f"{matrix.shape[1]:,} items; ALS {hyperparameters_for(matrix)}")  # fmt: skip
         runs = [compare(*holdout_split(matrix, seed=seed)) for seed in SEEDS]
         self._table(f"random 80/20 (implicit train_test_split, seeds {SEEDS}, mean ± sd)", runs)
         if times.any():
