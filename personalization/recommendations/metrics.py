@@ -14,11 +14,15 @@ import scipy.sparse as sp
 K = 10
 
 
-def ranking_metrics(recommend: Callable[[int], list[int]], test: sp.csr_matrix, *, products: int, k: int = K) -> dict:
+def ranking_metrics(
+    recommend: Callable[[int], list[int]], test: sp.csr_matrix, *, products: int, k: int = K,
+    users: np.ndarray | None = None,
+) -> dict:  # fmt: skip
+    """The metrics over `users` (default: every user with held-out items)."""
     hits_total = possible_total = 0
     recalls, ndcgs, aps, shown = [], [], [], set()
     discounts = 1 / np.log2(np.arange(2, k + 2))
-    for user in np.flatnonzero(np.diff(test.indptr)):
+    for user in holdout_users(test) if users is None else users:
         relevant = set(test[user].indices)
         ranked = recommend(int(user))[:k]
         shown.update(ranked)
@@ -39,3 +43,11 @@ def ranking_metrics(recommend: Callable[[int], list[int]], test: sp.csr_matrix, 
         "coverage": round(len(shown) / products, 4) if products else 0.0,
         "users": len(recalls),
     }
+
+
+def holdout_users(test: sp.csr_matrix, limit: int | None = None) -> np.ndarray:
+    """The users with held-out items; a seeded sample of `limit` of them when there are more."""
+    users = np.flatnonzero(np.diff(test.indptr))
+    if limit is not None and len(users) > limit:
+        users = np.sort(np.random.default_rng(0).choice(users, limit, replace=False))
+    return users

@@ -11,6 +11,7 @@ columns as in CDNOW_master.txt (customer, date, number of items, amount); dates 
 YYYY-MM-DD or YYYYMMDD. Nothing is read from or written to the database.
 """
 
+import argparse
 import csv
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +36,14 @@ def _date(text: str) -> datetime:
         except ValueError:
             continue
     raise ValueError(f"{text!r} is not a date (YYYY-MM-DD or YYYYMMDD)")
+
+
+def _cutoff(text: str) -> datetime:
+    # argparse shows the message of an ArgumentTypeError only, not of a ValueError.
+    try:
+        return _date(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def orders_read(path: Path) -> list[tuple[str, datetime, float]]:
@@ -62,12 +71,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--orders", required=True, type=Path)
-        parser.add_argument("--cutoff", required=True, type=_date)
+        parser.add_argument("--cutoff", required=True, type=_cutoff)
         parser.add_argument("--horizon-days", type=int, default=30)
 
     def handle(self, *args, orders: Path, cutoff: datetime, horizon_days: int, **options):
         if not orders.is_file():
             raise CommandError(f"{orders} is not a file.")
+        if horizon_days < 1:  # a horizon going backwards would train on windows after the cutoff
+            raise CommandError("--horizon-days must be at least 1.")
         log, horizon = orders_read(orders), timedelta(days=horizon_days)
         x_train, y_train = stacked(features_from_orders(log, at, horizon) for at in training_cutoffs(cutoff, horizon))
         _, x_test, y_test = features_from_orders(log, cutoff, horizon)
