@@ -47,8 +47,12 @@ class Command(BaseCommand):
         self._supervise(processes)
 
     def _catch_up(self) -> None:
-        """Fold the demo's events into profiles, traits and segments before serving, so that
-        the first page shows them (in embedded mode no worker runs to do it later)."""
+        """Fold the demo's events into profiles, traits and segments and train the models
+        before serving, so that the first page shows them (in embedded mode no worker runs
+        to do it later)."""
+        from personalization.models import ModelKind
+        from personalization.propensity.training import propensity_train
+        from personalization.recommendations.training import recommender_train
         from personalization.segments.services import segments_refresh_all
         from personalization.services.traits import traits_recompute
         from tracking.services import events_process
@@ -59,6 +63,11 @@ class Command(BaseCommand):
             traits_recompute()
             segments_refresh_all()
             events_process()  # the segments' entry events
+            for version in (
+                recommender_train(),
+                *(propensity_train(kind=k) for k in (ModelKind.PURCHASE, ModelKind.CHURN)),
+            ):
+                self.stdout.write(f"{version}: {version.get_status_display()}. {version.decision}")
             self.stdout.write(f"Processed {processed} events into profiles, traits and segments "
                               f"in {time.monotonic() - started:.0f} s.")  # fmt: skip
 
