@@ -52,6 +52,8 @@ def _product_saved(sender, **kwargs) -> None:
 
 @receiver(consent_changed)
 def _consent_changed(sender, *, customer_ids, **kwargs) -> None:
-    # Cached lists were chosen under the old decision: a withdrawal stops them at once.
+    # Lists and scores were made under the old decision: a withdrawal stops them at once.
     recommendations_forget(customer_ids=customer_ids)
+    for kind in SCORED:
+        scores_write(kind=kind, customer_ids=customer_ids)
     segments_follow_consent(customer_ids=customer_ids)
