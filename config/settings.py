@@ -195,6 +195,9 @@ CONSENT_POLICY_VERSION = env.str("CONSENT_POLICY_VERSION", default="1")
 # The shop's name and postal address, shown on Tailor's pages and required in marketing email.
 SHOP_NAME = env.str("SHOP_NAME", default="Demo Store")
 SHOP_POSTAL_ADDRESS = env.str("SHOP_POSTAL_ADDRESS", default="1 Example Street, 00000 Example City")
+# The shop's site (templates link to it) and the currency of amounts that carry none (lifetime value).
+SHOP_URL = env.str("SHOP_URL", default="https://shop.example.com")
+SHOP_CURRENCY = env.str("SHOP_CURRENCY", default="USD")
 
 # --- Auth, i18n, static ---------------------------------------------------------
 

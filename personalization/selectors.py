@@ -1,5 +1,6 @@
 """Reads of the personalization app."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
@@ -7,7 +8,7 @@ from django.utils import timezone
 
 from core.errors import NotFound
 from core.normalize import email_normalize
-from personalization.models import Customer, CustomerScore, Identity, IdentityKind, Traits
+from personalization.models import Customer, CustomerScore, Identity, IdentityKind, Product, SegmentMembership, Traits
 
 
 def customer_list(*, email: str = "", external_id: str = "") -> QuerySet[Customer]:
@@ -145,3 +146,36 @@ def traits_summary(*, customer: Customer) -> list[tuple[str, str]]:
 def scores_of(*, customer: Customer) -> dict[str, int]:
     """The customer's propensity scores, 0-100, by model kind."""
     return dict(CustomerScore.objects.filter(customer=customer).values_list("kind", "score"))
+
+
+# --- in bulk, for rendering many emails -----------------------------------------------
+
+
+def traits_by_customer(*, customer_ids: Iterable[int]) -> dict[int, Traits]:
+    return {traits.customer_id: traits for traits in Traits.objects.filter(customer_id__in=customer_ids)}
+
+
+def scores_by_customer(*, customer_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """{customer: {model kind: score 0-100}}."""
+    scores: dict[int, dict[str, int]] = {}
+    rows = CustomerScore.objects.filter(customer_id__in=customer_ids).values_list("customer_id", "kind", "score")
+    for customer_id, kind, score in rows:
+        scores.setdefault(customer_id, {})[kind] = score
+    return scores
+
+
+def segment_names_by_customer(*, customer_ids: Iterable[int]) -> dict[int, list[str]]:
+    """{customer: names of the segments they are in now}, alphabetically."""
+    names: dict[int, list[str]] = {}
+    current = SegmentMembership.objects.filter(customer_id__in=customer_ids, exited_at__isnull=True)
+    for customer_id, name in current.order_by("segment__name").values_list("customer_id", "segment__name"):
+        names.setdefault(customer_id, []).append(name)
+    return names
+
+
+def products_by_sku(*, skus: Iterable[str]) -> dict[str, Product]:
+    return Product.objects.in_bulk(list(skus), field_name="sku")
+
+
+def customers_by_id(*, customer_ids: Iterable[int]) -> dict[int, Customer]:
+    return Customer.objects.in_bulk(list(customer_ids))

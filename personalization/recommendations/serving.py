@@ -136,14 +136,17 @@ def _popular(*, categories: list[str] | None = None, since=None) -> list[tuple[s
     return [(row["product_id"], float(row["n"])) for row in counts]
 
 
-def _cold_start(customer: Customer, *, personal: bool) -> tuple[str, list[tuple[str, float]]]:
+def _cold_start(
+    customer: Customer, *, personal: bool, favorites: list[str] | None = None
+) -> tuple[str, list[tuple[str, float]]]:
     """Popular in their favorite categories (if their consent allows personalization), else
     trending in the last 24 hours, else popular overall."""
-    traits = Traits.objects.filter(customer=customer).only("favorite_categories").first() if personal else None
-    if traits and traits.favorite_categories:
+    if personal and favorites is None:
+        favorites = Traits.objects.filter(customer=customer).values_list("favorite_categories", flat=True).first()
+    if personal and favorites:
         # Hashed: category names may hold spaces and be long, which cache keys may not.
-        named = _hashed("|".join(traits.favorite_categories))
-        ranked = _cached(f"popular-cat:{named}", lambda: _popular(categories=traits.favorite_categories))
+        named = _hashed("|".join(favorites))
+        ranked = _cached(f"popular-cat:{named}", lambda: _popular(categories=favorites))
         if ranked:
             return Source.VIEWED_CATEGORIES, ranked
     trending = _cached("trending", lambda: _popular(since=timezone.now() - TRENDING_WINDOW))
@@ -167,19 +170,26 @@ def _list_keys(customer_ids) -> dict[str, int]:
     return {f"{customer_cache_prefix(c)}recs:{generation}": c for c in customer_ids}
 
 
-def _ranked(customer: Customer) -> tuple[str, list[tuple[str, float]], int | None, str]:
+def _ranked(customer: Customer, *, personal: bool | None = None, favorites: list[str] | None = None):
     """(source, ranked candidates, model version, the ranking's id), cached per customer.
-    A consent change drops the cached list (receivers.py), so a cached list is allowed."""
+    A consent change drops the cached list (receivers.py), so a cached list is allowed.
+    Callers that already know the customer's consent (`personal`) or favorite categories
+    pass them, so that a batch asks the database once for all."""
     [key] = _list_keys([customer.pk])
     cached = cache.get(key)
-    if cached is not None:
-        return cached
+    return cached if cached is not None else _rank_and_cache(key, customer, personal, favorites)
+
+
+def _rank_and_cache(key: str, customer: Customer, personal: bool | None, favorites: list[str] | None):
     version, _ = model_active()
     ranked = None
-    personal = can_personalize(customer)
+    personal = can_personalize(customer) if personal is None else personal
     if version is not None and personal:
         ranked = _ranked_by_model(customer, version.pk)
-    chosen = (Source.MODEL, ranked, version.pk) if ranked else (*_cold_start(customer, personal=personal), None)
+    if ranked:
+        chosen = (Source.MODEL, ranked, version.pk)
+    else:
+        chosen = (*_cold_start(customer, personal=personal, favorites=favorites), None)
     result = (*chosen, secrets.token_hex(4))
     cache.set(key, result, timeout=LIST_TTL)
     return result
@@ -209,7 +219,15 @@ def recommendations_for(
 
 def _filtered(customer, source, ranked, version_id, *, limit, category, max_price, explain) -> Recommendations:
     products = Product.objects.in_bulk([sku for sku, _ in ranked], field_name="sku")
-    bought = _bought(customer)
+    items = _pick(ranked, products, _bought_by([customer.pk])[customer.pk], limit, category, max_price)
+    if explain and source == Source.MODEL:
+        reasons = _because(customer, version_id, [i.product.sku for i in items])
+        items = [Recommendation(i.product, i.score, reasons.get(i.product.sku, "")) for i in items]
+    return Recommendations(source=source, items=items, model_version=version_id)
+
+
+def _pick(ranked, products: dict, bought: set[str], limit: int, category: str, max_price) -> list[Recommendation]:
+    """The first `limit` candidates in stock, not bought already, in the category and price asked."""
     items = []
     for sku, score in ranked:
         product = products.get(sku)
@@ -220,21 +238,66 @@ def _filtered(customer, source, ranked, version_id, *, limit, category, max_pric
         items.append(Recommendation(product=product, score=round(score, 4)))
         if len(items) == limit:
             break
-    if explain and source == Source.MODEL:
-        reasons = _because(customer, version_id, [i.product.sku for i in items])
-        items = [Recommendation(i.product, i.score, reasons.get(i.product.sku, "")) for i in items]
-    return Recommendations(source=source, items=items, model_version=version_id)
+    return items
 
 
-def _bought(customer: Customer) -> set[str]:
+def _bought_by(customer_ids: list[int]) -> dict[int, set[str]]:
+    """The SKUs each customer ordered, in one query."""
     from tracking.models import Event
 
-    orders = Event.objects.filter(customer=customer, type="Order Completed")
-    skus = set(orders.exclude(product__isnull=True).values_list("product_id", flat=True))
-    for properties in orders.values_list("properties", flat=True):
+    bought: dict[int, set[str]] = {customer_id: set() for customer_id in customer_ids}
+    orders = Event.objects.filter(customer_id__in=customer_ids, type="Order Completed")
+    for customer_id, sku, properties in orders.values_list("customer_id", "product_id", "properties"):
+        skus = bought[customer_id]
+        if sku:
+            skus.add(sku)
         products = properties.get("products") if isinstance(properties.get("products"), list) else []
         skus.update(str(p.get("product_id") or p.get("sku")) for p in products if isinstance(p, dict))
-    return skus
+    return bought
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """A customer's ranked candidates with what filtering them needs, read in bulk: one
+    list serves any count, category and price a template asks for."""
+
+    source: str
+    ranked: list[tuple[str, float]]
+    model_version: int | None
+    products: dict[str, Product]
+    bought: set[str]
+
+    def pick(self, *, limit: int = 10, category: str = "", max_price: Decimal | None = None) -> Recommendations:
+        items = _pick(self.ranked, self.products, self.bought, limit, category, max_price)
+        return Recommendations(source=self.source, items=items, model_version=self.model_version)
+
+
+def recommendation_candidates_many(*, customers: list[Customer], personal_ids: set[int]) -> dict[int, Candidates]:
+    """Candidates for many customers at once (`personal_ids`: those whose consent allows
+    personalization): cached lists in one round trip, the others ranked and cached, and
+    products and past orders in one query each."""
+    keys = _list_keys([c.pk for c in customers])
+    cached = cache.get_many(keys)
+    by_id = {c.pk: c for c in customers}
+    missing = [by_id[keys[k]] for k in keys if k not in cached]
+    favorites = dict(
+        Traits.objects.filter(customer__in=[c for c in missing if c.pk in personal_ids]).values_list(
+            "customer_id", "favorite_categories"
+        )
+    )
+    lists = {keys[k]: value for k, value in cached.items()}
+    for key, customer_id in keys.items():
+        if customer_id not in lists:
+            customer = by_id[customer_id]
+            personal = customer_id in personal_ids
+            lists[customer_id] = _rank_and_cache(key, customer, personal, favorites.get(customer_id, []))
+    skus = {sku for _, ranked, _, _ in lists.values() for sku, _ in ranked}
+    products = Product.objects.in_bulk(list(skus), field_name="sku")
+    bought = _bought_by(list(lists))
+    return {
+        customer_id: Candidates(source, ranked, version, products, bought[customer_id])
+        for customer_id, (source, ranked, version, _) in lists.items()
+    }
 
 
 def _because(customer: Customer, version_id: int, skus: list[str]) -> dict[str, str]:
@@ -249,6 +312,19 @@ def _because(customer: Customer, version_id: int, skus: list[str]) -> dict[str, 
             strongest[sku] = str(trained.skus[contributions[0][0]])
     names = dict(Product.objects.filter(sku__in=strongest.values()).values_list("sku", "name"))
     return {sku: f"because you viewed {names.get(source, source)}" for sku, source in strongest.items()}
+
+
+def popular_products(*, limit: int = 8) -> dict[str, list[Product]]:
+    """Lists that are the same for everyone, in stock: popular (30 days) and trending (24 hours)."""
+    ranked = {
+        "popular": _cached("popular", _popular),
+        "trending": _cached("trending", lambda: _popular(since=timezone.now() - TRENDING_WINDOW)),
+    }
+    products = Product.objects.in_bulk([sku for lists in ranked.values() for sku, _ in lists], field_name="sku")
+    return {
+        name: [item.product for item in _pick(lists, products, set(), limit, "", None)]
+        for name, lists in ranked.items()
+    }
 
 
 def recommendations_forget(*, customer_ids=None) -> None:

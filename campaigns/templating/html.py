@@ -1,0 +1,110 @@
+"""The email HTML pipeline, run once per template version, not per recipient: MJML
+compiled with mrml, CSS inlined with css-inline, the text part generated from the HTML.
+
+Each step parses HTML, and Liquid is not HTML: a `{% for %}` between table rows would
+be moved out of the table by an HTML5 parser, and `{{ … }}` inside an attribute could be
+escaped. So Liquid markup is swapped for placeholders first and put back after. HTML
+comments serve for the HTML steps, since a parser leaves a comment where it stands (in
+a table too); the text step needs placeholders that read as text.
+"""
+
+import re
+from html import unescape
+
+import css_inline
+import mrml
+from inscriptis import get_text
+from inscriptis.model.config import ParserConfig
+
+from core.errors import ValidationError
+
+LIQUID_MARKUP = re.compile(r"\{%.*?%\}|\{\{.*?\}\}", re.S)
+_COMMENT = "<!--tlq:{}-->"
+_COMMENT_BACK = re.compile(r"<!--tlq:(\d+)-->|&lt;!--tlq:(\d+)--&gt;")
+_TEXT = "TLQ{}QLT"
+_TEXT_BACK = re.compile(r"TLQ(\d+)QLT")
+_MARKDOWN_LINK = re.compile(r"\[([^\[\]]*)\]\(([^()\s]*)\)")
+_NOT_SHOWN = re.compile(r"<(head|style|script)\b.*?</\1\s*>", re.S | re.I)
+# Laid out as a table, a loop's tags would leave the rows they repeat; as blocks they stay in order.
+_ROWS = re.compile(r"<(/?)(?:table|thead|tbody|tfoot|tr)\b[^>]*>", re.I)
+_CELLS = re.compile(r"<(/?)(?:td|th)\b[^>]*>", re.I)
+# mj-include would read files or fetch URLs, and fonts would link to a CDN: neither is allowed.
+_MJML_PARSER = mrml.ParserOptions(include_loader=mrml.noop_loader())
+_MJML_RENDER = mrml.RenderOptions(disable_comments=False, fonts={})
+_INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=True)
+_TEXT_CONFIG = ParserConfig(display_links=True, display_images=False)
+
+
+def _protect(source: str, placeholder: str) -> tuple[str, list[str]]:
+    pieces: list[str] = []
+
+    def swap(match: re.Match) -> str:
+        pieces.append(match.group(0))
+        return placeholder.format(len(pieces) - 1)
+
+    return LIQUID_MARKUP.sub(swap, source), pieces
+
+
+def _restore(text: str, pieces: list[str], pattern: re.Pattern) -> str:
+    return pattern.sub(lambda m: pieces[int(next(g for g in m.groups() if g is not None))], text)
+
+
+def mjml_compile(source: str) -> str:
+    """MJML (with Liquid) to email HTML (with the same Liquid)."""
+    protected, pieces = _protect(source, _COMMENT)
+    try:
+        compiled = mrml.to_html(protected, parser_options=_MJML_PARSER, render_options=_MJML_RENDER).content
+    except OSError as error:  # mrml's only error type: the message says where
+        raise ValidationError(
+            f"The MJML does not compile: {error}.", details={"field": "html", "mjml": str(error)}
+        ) from error
+    return _restore(compiled, pieces, _COMMENT_BACK)
+
+
+def css_inline_once(html: str) -> str:
+    """Move the rules of <style> into style attributes, which every mail client honors.
+    The <style> stays too, for media queries and clients that read it."""
+    protected, pieces = _protect(html, _COMMENT)
+    return _restore(_INLINER.inline(protected), pieces, _COMMENT_BACK)
+
+
+def text_from_html(html: str) -> str:
+    """A plain-text part from HTML with Liquid: tables laid out, links as "text (url)"."""
+    flat = _CELLS.sub(r"<\1span> ", _ROWS.sub(r"<\1div>", _NOT_SHOWN.sub("", html)))
+    protected, pieces = _protect(flat, _TEXT)
+    text = get_text(protected, _TEXT_CONFIG)
+    text = _MARKDOWN_LINK.sub(lambda m: f"{m[1]} ({m[2]})" if m[1].strip() else m[2], text)
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(line.strip() for line in text.splitlines())).strip()
+    return _restore(text, pieces, _TEXT_BACK) + "\n"
+
+
+_BLANK_LINES = re.compile(r"[ \t]+$|(?:\n[ \t]*){3,}", re.M)
+
+
+def text_tidy(text: str) -> str:
+    """A rendered text part without the blank lines and trailing spaces Liquid tags leave."""
+    return _BLANK_LINES.sub(lambda m: "\n\n" if "\n" in m.group(0) else "", text).strip() + "\n"
+
+
+_BODY_OPEN = re.compile(r"<body\b[^>]*>", re.I)
+_PREHEADER = (
+    '<div style="display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;opacity:0;'
+    'overflow:hidden;mso-hide:all">{}</div>'
+)
+
+
+def preheader_insert(html: str, preheader: str) -> str:
+    """The preheader as the first, hidden text of the body, where inboxes look for it."""
+    if not preheader:
+        return html
+    block = _PREHEADER.format(preheader)
+    opening = _BODY_OPEN.search(html)
+    return html[: opening.end()] + block + html[opening.end() :] if opening else block + html
+
+
+_HREF = re.compile(r"""<a\b[^>]*?\shref\s*=\s*["']([^"']+)["']""", re.I)
+
+
+def links_in(html: str) -> list[str]:
+    """The web links of rendered HTML, in order of appearance: the ones a send tracks."""
+    return [unescape(href) for href in _HREF.findall(html) if href.startswith(("http://", "https://"))]

@@ -1,0 +1,172 @@
+"""Rendering: one template version for one recipient or many, previews for the admin.
+
+A version is parsed once per process (`_compiled`), its static analysis says what data
+it needs, and data.py reads that for a whole batch of recipients at once. Each part is
+rendered in the sandbox; a recipient whose render fails gets an `error` and the others
+go on.
+"""
+
+import functools
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from liquid.template import BoundTemplate
+
+from campaigns.models import TemplateVersion
+from campaigns.templating.data import Needs, Recipient, products_data, recipients_data, shop_data
+from campaigns.templating.html import links_in, preheader_insert, text_from_html, text_tidy
+from campaigns.templating.notes import Branch, Notes
+from campaigns.templating.sandbox import RenderError, environment_for, render_bounded
+from personalization.models import Customer
+
+PREVIEW_SAMPLE = 200
+
+
+@dataclass(frozen=True)
+class Compiled:
+    subject: BoundTemplate
+    preheader: BoundTemplate | None
+    html: BoundTemplate
+    text: BoundTemplate
+    needs: Needs
+
+
+def compiled_from(*, subject: str, preheader: str, html: str, text: str, blocks: dict[str, str]) -> Compiled:
+    markup = environment_for(blocks=tuple(sorted(blocks.items())), html=True)
+    plain = environment_for(blocks=text_blocks(blocks), html=False)
+    parts = {
+        "subject": plain.from_string(subject),
+        "preheader": plain.from_string(preheader) if preheader else None,
+        "html": markup.from_string(html),
+        "text": plain.from_string(text),
+    }
+    paths = [
+        variable.segments
+        for template in parts.values()
+        if template is not None
+        for uses in template.analyze(include_partials=True).globals.values()
+        for variable in uses
+    ]
+    return Compiled(**parts, needs=Needs.of(paths))
+
+
+def text_blocks(blocks: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """The blocks as the text part renders them: HTML blocks turned to text, as the HTML was."""
+    return tuple(sorted((name, text_from_html(source).rstrip("\n")) for name, source in blocks.items()))
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(version_id: int) -> Compiled:
+    # A version never changes, so its parse is kept for the life of the process.
+    version = TemplateVersion.objects.get(pk=version_id)
+    return compiled_from(
+        subject=version.subject, preheader=version.preheader, html=version.html, text=version.text,
+        blocks=version.blocks,
+    )  # fmt: skip
+
+
+@dataclass
+class RenderedEmail:
+    customer_id: int | None
+    subject: str = ""
+    preheader: str = ""
+    html: str = ""
+    text: str = ""
+    links: list[str] = field(default_factory=list)  # web links of the HTML, in order: the ones a send tracks
+    personalized: bool = False  # False: consent withheld personalization, fallbacks showed
+    notes: Notes = field(default_factory=Notes)
+    error: str = ""
+
+
+def _render_one(compiled: Compiled, recipient: Recipient, notes: Notes) -> RenderedEmail:
+    data = recipient.data
+    rendered = RenderedEmail(customer_id=recipient.customer.pk, personalized=recipient.personalized, notes=notes)
+    try:
+        rendered.subject = " ".join(render_bounded(compiled.subject, data, notes, part="subject").split())
+        if compiled.preheader is not None:
+            rendered.preheader = " ".join(render_bounded(compiled.preheader, data, notes, part="preheader").split())
+        html = render_bounded(compiled.html, data, notes, part="html")
+        rendered.html = preheader_insert(html, rendered.preheader)
+        rendered.text = text_tidy(render_bounded(compiled.text, data, notes, part="text"))
+    except RenderError as error:
+        return RenderedEmail(customer_id=rendered.customer_id, notes=notes, error=error.message)
+    rendered.links = links_in(rendered.html)
+    return rendered
+
+
+def templates_render(
+    *,
+    version: TemplateVersion,
+    customers: Sequence[Customer],
+    campaign: dict | None = None,
+    links: dict[int, dict] | None = None,
+    trace: bool = False,
+    now: datetime | None = None,
+) -> list[RenderedEmail]:
+    """Render a version for many customers, in their order: data read in bulk, parsed once.
+    `links` adds per-customer links (a sent message's view in browser); `trace` notes branches."""
+    compiled = _compiled(version.pk)
+    recipients = recipients_data(customers=list(customers), needs=compiled.needs, campaign=campaign, now=now)
+    rendered = []
+    for recipient in recipients:
+        if links and recipient.customer.pk in links:
+            recipient.data["links"] = {**recipient.data["links"], **links[recipient.customer.pk]}
+        rendered.append(_render_one(compiled, recipient, Notes(trace=trace)))
+    return rendered
+
+
+def template_preview(*, version: TemplateVersion, customer: Customer, now: datetime | None = None) -> RenderedEmail:
+    """A version as one customer would get it, noting branches, fallbacks and missing data."""
+    [rendered] = templates_render(version=version, customers=[customer], trace=True, now=now)
+    return rendered
+
+
+def template_preview_profile(*, version: TemplateVersion, profile: dict, now: datetime | None = None) -> RenderedEmail:
+    """A version rendered for a made-up profile ({"first_name": …, "traits": {…}, "recommendations": […]}),
+    with no database behind it: for trying content on data nobody has yet."""
+    profile = dict(profile)
+    recommendations = profile.pop("recommendations", [])
+    data = {
+        "shop": shop_data(), "campaign": {}, "products": products_data(), "now": now,
+        "customer": {"traits": {}, "scores": {}, "segments": [], "attributes": {}, **profile},
+        "recommendations": recommendations if isinstance(recommendations, list) else [],
+        "links": {"unsubscribe": "#unsubscribe", "preferences": "#preferences", "view_in_browser": "#view"},
+        "locale": profile.get("locale", "en-US"), "timezone": profile.get("timezone", "UTC"),
+    }  # fmt: skip
+    fake = Recipient(customer=Customer(first_name=profile.get("first_name", "")), data=data, personalized=True)
+    return _render_one(_compiled(version.pk), fake, Notes(trace=True))
+
+
+@dataclass
+class AudiencePreview:
+    """How a version renders across a sample of an audience: counts, not looks."""
+
+    rendered: int
+    failed: dict[int, str]  # customer: error
+    not_personalized: int
+    fallbacks: Counter  # fallback value: how many renders showed it
+    missing: dict[str, list[int]]  # variable: the customers it was missing for
+    branches: Counter  # (line, condition, branch taken): renders
+
+
+def template_audience_preview(
+    *, version: TemplateVersion, customers: Sequence[Customer], now: datetime | None = None
+) -> AudiencePreview:
+    """Render for each customer given (a sample of a segment) and count what happened."""
+    preview = AudiencePreview(0, {}, 0, Counter(), {}, Counter())
+    for rendered in templates_render(version=version, customers=customers, trace=True, now=now):
+        if rendered.error:
+            preview.failed[rendered.customer_id] = rendered.error
+            continue
+        preview.rendered += 1
+        preview.not_personalized += not rendered.personalized
+        preview.fallbacks.update(set(rendered.notes.fallbacks))
+        for path in rendered.notes.missing:
+            preview.missing.setdefault(path, []).append(rendered.customer_id)
+        preview.branches.update({(b.line, b.condition, b.taken) for b in rendered.notes.branches})
+    return preview
+
+
+__all__ = ["Branch", "RenderedEmail", "template_audience_preview", "template_preview", "templates_render"]
