@@ -47,7 +47,10 @@ def _complete(reply: bytes) -> bool:
     head, separator, body = reply.partition(b"\r\n\r\n")
     if not separator:
         return False
-    length = [line for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")]
+    lines = head.lower().split(b"\r\n")
+    if b"transfer-encoding: chunked" in lines:
+        return body.endswith(b"0\r\n\r\n")  # the last chunk: a reply's body may come after its head
+    length = [line for line in lines if line.startswith(b"content-length:")]
     return not length or len(body) >= int(length[0].split(b":")[1])
 
 
