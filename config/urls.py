@@ -9,6 +9,7 @@ handler404 = "core.views.not_found"
 api_v1 = [
     path("", include("personalization.urls")),
     path("", include("consent.api_urls")),
+    path("", include("campaigns.urls")),
 ]
 
 urlpatterns = [

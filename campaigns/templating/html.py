@@ -78,6 +78,11 @@ def text_from_html(html: str) -> str:
     return _restore(text, pieces, _TEXT_BACK) + "\n"
 
 
+def text_blocks(blocks: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """The blocks as the text part renders them: HTML blocks turned to text, as the HTML was."""
+    return tuple(sorted((name, text_from_html(source).rstrip("\n")) for name, source in blocks.items()))
+
+
 _BLANK_LINES = re.compile(r"[ \t]+$|(?:\n[ \t]*){3,}", re.M)
 
 

@@ -11,9 +11,8 @@ from liquid.exceptions import LiquidError, TemplateNotFoundError
 
 from campaigns.models import MessageKind, SourceFormat
 from campaigns.templating.data import KNOWN_FIELDS, PRODUCT_FIELDS, ROOTS, TRAIT_FIELDS
-from campaigns.templating.html import css_inline_once, mjml_compile, text_from_html
+from campaigns.templating.html import css_inline_once, mjml_compile, text_blocks, text_from_html
 from campaigns.templating.sandbox import environment_for
-from campaigns.templating.selectors import text_blocks
 from core.errors import ValidationError
 
 PARTS = ("subject", "preheader", "html", "text")
@@ -149,3 +148,13 @@ def _required_in_marketing(analyses: dict) -> list[Problem]:
     if not _uses(analyses["html"], "shop", "address"):
         problems.append(Problem("html", 1, 1, "marketing email needs the shop's postal address: {{ shop.address }}"))
     return problems
+
+
+def block_check(*, source: str) -> None:
+    """Check that a content block parses (ValidationError with its line and column if not)."""
+    try:
+        environment_for(blocks=(), html=True).from_string(source)
+    except LiquidError as error:
+        problem = _syntax_problem("source", source, error)
+        details = {"problems": [asdict(problem)]}
+        raise ValidationError(f"The block does not parse: {problem}", details=details) from error

@@ -49,9 +49,9 @@ class RecordedUndefined(Undefined):
 
     __slots__ = ()
 
-    def __init__(self, name, *, token=None, obj=None, hint=None):
-        super().__init__(name, token=token, obj=obj, hint=hint)
-        found = _UNDEFINED_HINT.match(hint or "")
+    def __init__(self, name, **kwargs):
+        super().__init__(name, **kwargs)
+        found = _UNDEFINED_HINT.match(self.hint or "")
         note_missing(found["path"] if found else name)
 
 

@@ -12,14 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db.models import QuerySet
 from liquid.template import BoundTemplate
 
-from campaigns.models import TemplateVersion
+from campaigns.models import ContentBlock, EmailTemplate, TemplateVersion
 from campaigns.templating.data import Needs, Recipient, products_data, recipients_data, shop_data
-from campaigns.templating.html import links_in, preheader_insert, text_from_html, text_tidy
-from campaigns.templating.notes import Branch, Notes
+from campaigns.templating.html import links_in, preheader_insert, text_blocks, text_tidy
+from campaigns.templating.notes import Notes
 from campaigns.templating.sandbox import RenderError, environment_for, render_bounded
-from personalization.models import Customer
+from core.errors import Conflict, NotFound
+from personalization.models import Customer, Segment
+from personalization.segments.selectors import segment_members
 
 PREVIEW_SAMPLE = 200
 
@@ -50,11 +53,6 @@ def compiled_from(*, subject: str, preheader: str, html: str, text: str, blocks:
         for variable in uses
     ]
     return Compiled(**parts, needs=Needs.of(paths))
-
-
-def text_blocks(blocks: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    """The blocks as the text part renders them: HTML blocks turned to text, as the HTML was."""
-    return tuple(sorted((name, text_from_html(source).rstrip("\n")) for name, source in blocks.items()))
 
 
 @functools.lru_cache(maxsize=64)
@@ -169,4 +167,38 @@ def template_audience_preview(
     return preview
 
 
-__all__ = ["Branch", "RenderedEmail", "template_audience_preview", "template_preview", "templates_render"]
+def template_list() -> QuerySet[EmailTemplate]:
+    return EmailTemplate.objects.select_related("current_version")
+
+
+def template_get(*, template_id: int) -> EmailTemplate:
+    template = template_list().filter(pk=template_id).first()
+    if template is None:
+        raise NotFound(f"No template has id {template_id}.", details={"template_id": template_id})
+    return template
+
+
+def template_version_current(*, template: EmailTemplate) -> TemplateVersion:
+    if template.current_version is None:
+        raise Conflict(f"Template {template.name!r} has no saved version yet: save it first.")
+    return template.current_version
+
+
+def template_versions(*, template: EmailTemplate) -> QuerySet[TemplateVersion]:
+    return TemplateVersion.objects.filter(template=template).order_by("-number")
+
+
+def block_list() -> QuerySet[ContentBlock]:
+    return ContentBlock.objects.all()
+
+
+def block_get(*, block_id: int) -> ContentBlock:
+    block = ContentBlock.objects.filter(pk=block_id).first()
+    if block is None:
+        raise NotFound(f"No content block has id {block_id}.", details={"block_id": block_id})
+    return block
+
+
+def audience_sample(*, segment: Segment, size: int = PREVIEW_SAMPLE) -> list[Customer]:
+    """A random sample of a segment's current members, for an audience preview."""
+    return list(segment_members(segment=segment).order_by("?")[:size])

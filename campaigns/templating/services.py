@@ -1,12 +1,9 @@
 """Template writes: every accepted change of a template becomes a new, immutable version."""
 
 from django.db import transaction
-from liquid.exceptions import LiquidError
 
 from campaigns.models import ContentBlock, EmailTemplate, TemplateVersion
-from campaigns.templating.lint import Checked, template_check
-from campaigns.templating.sandbox import environment_for
-from core.errors import ValidationError
+from campaigns.templating.lint import Checked, block_check, template_check
 
 
 def _blocks_available() -> dict[str, str]:
@@ -51,9 +48,6 @@ def template_save(*, template: EmailTemplate, actor: str = "") -> TemplateVersio
 
 def block_save(*, block: ContentBlock) -> ContentBlock:
     """Save a content block if its Liquid parses. Templates take the change in their next version."""
-    try:
-        environment_for(blocks=(), html=True).from_string(block.source)
-    except LiquidError as error:
-        raise ValidationError(f"The block does not parse: {error}", details={"field": "source"}) from error
+    block_check(source=block.source)
     block.save()
     return block
