@@ -124,11 +124,19 @@ def product_image(product: object, width: object = 300) -> Markup:
 
 def recommend(recommendations: object, count: object = 4, *, category: object = "", max_price: object = None) -> list:
     """{% assign picks = recommendations | recommend: 4, category: "Shoes", max_price: 80 %}."""
-    pick = getattr(recommendations, "pick", None)  # only the recommendations drop has it
-    if pick is None:
-        return []
-    number = int(count) if str(count).isdigit() else 4
-    return pick(count=max(1, min(number, 20)), category=str(category or ""), max_price=_decimal(max_price))
+    number = max(1, min(int(count) if str(count).isdigit() else 4, 20))
+    category, ceiling = str(category or ""), _decimal(max_price)
+    pick = getattr(recommendations, "pick", None)  # the recommendations drop reads them in bulk
+    if pick is not None:
+        return pick(count=number, category=category, max_price=ceiling)
+    # a list of products (a made-up profile's): the same filters, in Python
+    listed = [p for p in recommendations if isinstance(p, dict)] if isinstance(recommendations, list) else []
+    chosen = [
+        p for p in listed
+        if (not category or p.get("category") == category)
+        and (ceiling is None or (_decimal(p.get("price")) or 0) <= ceiling)
+    ]  # fmt: skip
+    return chosen[:number]
 
 
 def default(value: object, fallback: object = "", *, allow_false: bool = False) -> object:

@@ -26,6 +26,7 @@ _TEXT_BACK = re.compile(r"TLQ(\d+)QLT")
 _MARKDOWN_LINK = re.compile(r"\[([^\[\]]*)\]\(([^()\s]*)\)")
 _NOT_SHOWN = re.compile(r"<(head|style|script)\b.*?</\1\s*>", re.S | re.I)
 # Laid out as a table, a loop's tags would leave the rows they repeat; as blocks they stay in order.
+_IMAGES = re.compile(r"\{\{[^}]*\|\s*product_image\b[^}]*\}\}|<img\b[^>]*>", re.I)  # pictures have no text
 _ROWS = re.compile(r"<(/?)(?:table|thead|tbody|tfoot|tr)\b[^>]*>", re.I)
 _CELLS = re.compile(r"<(/?)(?:td|th)\b[^>]*>", re.I)
 # mj-include would read files or fetch URLs, and fonts would link to a CDN: neither is allowed.
@@ -70,10 +71,11 @@ def css_inline_once(html: str) -> str:
 
 def text_from_html(html: str) -> str:
     """A plain-text part from HTML with Liquid: tables laid out, links as "text (url)"."""
-    flat = _CELLS.sub(r"<\1span> ", _ROWS.sub(r"<\1div>", _NOT_SHOWN.sub("", html)))
+    flat = _CELLS.sub(r"<\1span> ", _ROWS.sub(r"<\1div>", _NOT_SHOWN.sub("", _IMAGES.sub("", html))))
     protected, pieces = _protect(flat, _TEXT)
     text = get_text(protected, _TEXT_CONFIG)
-    text = _MARKDOWN_LINK.sub(lambda m: f"{m[1]} ({m[2]})" if m[1].strip() else m[2], text)
+    # A link around an image alone says nothing in text; the words' link next to it does.
+    text = _MARKDOWN_LINK.sub(lambda m: f"{m[1]} ({m[2]})" if m[1].strip() else "", text)
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(line.strip() for line in text.splitlines())).strip()
     return _restore(text, pieces, _TEXT_BACK) + "\n"
 

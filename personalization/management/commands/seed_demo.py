@@ -4,6 +4,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from campaigns.templating.starters import starter_templates_install
 from personalization.demo_store import DemoConfig, demo_store_seed
 from personalization.selectors import customers_exist
 
@@ -58,3 +59,5 @@ class Command(BaseCommand):
             f"{seeded.events_stored} events stored"
             f" ({seeded.events_duplicate} already there). Ground truth: {seeded.ground_truth_path}"
         )
+        added = starter_templates_install()
+        self.stdout.write(f"Starter email templates and content blocks: {added} added.")
