@@ -82,3 +82,28 @@ class SegmentMembershipFactory(factory.django.DjangoModelFactory):
     segment = factory.SubFactory(SegmentFactory)
     customer = factory.SubFactory(CustomerFactory)
     entered_at = factory.LazyFunction(lambda: datetime(2026, 11, 1, 12, 0, tzinfo=UTC))
+
+
+class ContentBlockFactory(factory.django.DjangoModelFactory):
+    """A content block saved as is (block_save checks that it parses)."""
+
+    class Meta:
+        model = "campaigns.ContentBlock"
+
+    name = factory.Sequence(lambda n: f"block-{n}")
+    source = "<p>A block</p>"
+
+
+class EmailTemplateFactory(factory.django.DjangoModelFactory):
+    """A marketing template's draft that passes validation; template_save makes its versions."""
+
+    class Meta:
+        model = "campaigns.EmailTemplate"
+
+    name = factory.Sequence(lambda n: f"Template {n}")
+    kind = "marketing"
+    subject = "News from {{ shop.name }}"
+    html = (
+        "<html><body><p>Hello {{ customer.first_name }}</p>"
+        '<p><a href="{{ links.unsubscribe }}">Unsubscribe</a> {{ shop.address }}</p></body></html>'
+    )

@@ -118,6 +118,10 @@ class RecommendationsDrop(Sequence):
     def __len__(self) -> int:
         return len(self._items())
 
+    def __liquid__(self) -> list[dict]:
+        # What Liquid compares and tests: `{% if recommendations == empty %}` is true when there are none.
+        return self._items()
+
     @property
     def source(self) -> str:
         candidates = self._batch.candidates_of(self._customer_id)

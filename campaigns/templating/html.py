@@ -9,7 +9,7 @@ a table too); the text step needs placeholders that read as text.
 """
 
 import re
-from html import unescape
+from html import escape, unescape
 
 import css_inline
 import mrml
@@ -104,7 +104,7 @@ def preheader_insert(html: str, preheader: str) -> str:
     """The preheader as the first, hidden text of the body, where inboxes look for it."""
     if not preheader:
         return html
-    block = _PREHEADER.format(preheader)
+    block = _PREHEADER.format(escape(preheader, quote=False))  # rendered as text: a name in it is data, not markup
     opening = _BODY_OPEN.search(html)
     return html[: opening.end()] + block + html[opening.end() :] if opening else block + html
 

@@ -61,7 +61,8 @@ def blocks_used(sources: Iterable[str], available: dict[str, str]) -> dict[str, 
 
 def _syntax_problem(part: str, source: str, error: LiquidError) -> Problem:
     context = error.context() if hasattr(error, "context") else None
-    line, column = (context[0], context[1]) if context else (source.count("\n") + 1, 1)
+    # python-liquid counts columns from 0; problems count them from 1, as _where does.
+    line, column = (context[0], context[1] + 1) if context else (source.count("\n") + 1, 1)
     return Problem(part, line, column, str(getattr(error, "message", error)))
 
 

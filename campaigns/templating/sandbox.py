@@ -51,6 +51,8 @@ class RecordedUndefined(Undefined):
 
     def __init__(self, name, **kwargs):
         super().__init__(name, **kwargs)
+        if name == "parentloop" and self.hint is None:  # Liquid's own, made for every outermost loop: not data
+            return
         found = _UNDEFINED_HINT.match(self.hint or "")
         note_missing(found["path"] if found else name)
 

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 from liquid.template import BoundTemplate
 
 from campaigns.models import ContentBlock, EmailTemplate, TemplateVersion
@@ -127,7 +129,8 @@ def template_preview_profile(*, version: TemplateVersion, profile: dict, now: da
     profile = dict(profile)
     recommendations = profile.pop("recommendations", [])
     data = {
-        "shop": shop_data(), "campaign": {}, "products": products_data(), "now": now,
+        "shop": shop_data(), "campaign": {}, "products": products_data(), "now": now or timezone.now(),
+        "currency": settings.SHOP_CURRENCY,  # as recipients_data has them, so that it renders as a customer's would
         "customer": {"traits": {}, "scores": {}, "segments": [], "attributes": {}, **profile},
         "recommendations": recommendations if isinstance(recommendations, list) else [],
         "links": {"unsubscribe": "#unsubscribe", "preferences": "#preferences", "view_in_browser": "#view"},

@@ -180,8 +180,8 @@ def _ranked(customer: Customer, *, personal: bool | None = None, favorites: list
     return cached if cached is not None else _rank_and_cache(key, customer, personal, favorites)
 
 
-def _rank_and_cache(key: str, customer: Customer, personal: bool | None, favorites: list[str] | None):
-    version, _ = model_active()
+def _rank_and_cache(key: str, customer: Customer, personal: bool | None, favorites: list[str] | None, active=None):
+    version, _ = active or model_active()  # a batch asks once for all (`active`)
     ranked = None
     personal = can_personalize(customer) if personal is None else personal
     if version is not None and personal:
@@ -286,11 +286,12 @@ def recommendation_candidates_many(*, customers: list[Customer], personal_ids: s
         )
     )
     lists = {keys[k]: value for k, value in cached.items()}
+    active = model_active() if missing else None
     for key, customer_id in keys.items():
         if customer_id not in lists:
             customer = by_id[customer_id]
             personal = customer_id in personal_ids
-            lists[customer_id] = _rank_and_cache(key, customer, personal, favorites.get(customer_id, []))
+            lists[customer_id] = _rank_and_cache(key, customer, personal, favorites.get(customer_id, []), active)
     skus = {sku for _, ranked, _, _ in lists.values() for sku, _ in ranked}
     products = Product.objects.in_bulk(list(skus), field_name="sku")
     bought = _bought_by(list(lists))
