@@ -180,8 +180,8 @@ class TemplateAudiencePreviewApi(APIView):
 
 def _audience_answer(sampled: int, preview) -> dict:
     branches = [
-        {"line": line, "condition": condition, "taken": taken, "renders": count}
-        for (line, condition, taken), count in preview.branches.most_common()
+        {"part": part, "line": line, "condition": condition, "taken": taken, "renders": count}
+        for (part, line, condition, taken), count in preview.branches.most_common()
     ]
     return {
         "sampled": sampled, "rendered": preview.rendered, "failed": preview.failed,

@@ -69,6 +69,42 @@ def css_inline_once(html: str) -> str:
     return _restore(_INLINER.inline(protected), pieces, _COMMENT_BACK)
 
 
+_STYLE = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.S | re.I)
+
+
+def css_inline_blocks(blocks: dict[str, str], page_html: str) -> dict[str, str]:
+    """The blocks a page renders, with the page's CSS inlined into them too: a block is
+    its own template, which the page's inlining never saw."""
+    css = "\n".join(_STYLE.findall(page_html))
+    if not css.strip():
+        return blocks
+    return {name: _fragment_inline(source, css) for name, source in blocks.items()}
+
+
+_FIRST_TAG = re.compile(r"<([a-z][a-z0-9]*)\b", re.I)
+# A fragment is parsed as if in <body>, where table rows and cells are dropped: a block
+# that is rows or cells is inlined inside the table that will hold it, then cut out again.
+_TABLE_CONTEXT = {
+    "tr": ("<table><tbody>", "</tbody></table>"),
+    "td": ("<table><tbody><tr>", "</tr></tbody></table>"),
+    "th": ("<table><tbody><tr>", "</tr></tbody></table>"),
+    "tbody": ("<table>", "</table>"),
+    "thead": ("<table>", "</table>"),
+    "tfoot": ("<table>", "</table>"),
+}
+_CUT_START, _CUT_END = "<!--tlq-fragment-->", "<!--/tlq-fragment-->"
+
+
+def _fragment_inline(source: str, css: str) -> str:
+    protected, pieces = _protect(source, _COMMENT)
+    first = _FIRST_TAG.search(_COMMENT_BACK.sub("", protected))
+    before, after = _TABLE_CONTEXT.get(first[1].lower() if first else "", ("", ""))
+    wrapped = f"{before}{_CUT_START}{protected}{_CUT_END}{after}"
+    inlined = _INLINER.inline_fragment(wrapped, css)
+    inner = inlined[inlined.index(_CUT_START) + len(_CUT_START) : inlined.index(_CUT_END)]
+    return _restore(inner, pieces, _COMMENT_BACK)
+
+
 def text_from_html(html: str) -> str:
     """A plain-text part from HTML with Liquid: tables laid out, links as "text (url)"."""
     flat = _CELLS.sub(r"<\1span> ", _ROWS.sub(r"<\1div>", _NOT_SHOWN.sub("", _IMAGES.sub("", html))))
@@ -85,7 +121,7 @@ def text_blocks(blocks: dict[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((name, text_from_html(source).rstrip("\n")) for name, source in blocks.items()))
 
 
-_BLANK_LINES = re.compile(r"[ \t]+$|(?:\n[ \t]*){3,}", re.M)
+_BLANK_LINES = re.compile(r"[ \t]+$|(?:\n[ \t]*){3,}| \(\)", re.M)  # " ()": a link whose URL was empty
 
 
 def text_tidy(text: str) -> str:

@@ -11,7 +11,7 @@ from liquid.exceptions import LiquidError, TemplateNotFoundError
 
 from campaigns.models import MessageKind, SourceFormat
 from campaigns.templating.data import KNOWN_FIELDS, PRODUCT_FIELDS, ROOTS, TRAIT_FIELDS
-from campaigns.templating.html import css_inline_once, mjml_compile, text_blocks, text_from_html
+from campaigns.templating.html import css_inline_blocks, css_inline_once, mjml_compile, text_blocks, text_from_html
 from campaigns.templating.sandbox import environment_for
 from core.errors import ValidationError
 
@@ -137,8 +137,9 @@ def template_check(
             + "; ".join(str(p) for p in problems),
             details={"problems": [asdict(p) for p in problems]},
         )
+    blocks = css_inline_blocks(used, html)
     html = css_inline_once(html)
-    return Checked(html=html, text=text or text_from_html(html), blocks=used)
+    return Checked(html=html, text=text or text_from_html(html), blocks=blocks)
 
 
 def _required_in_marketing(analyses: dict) -> list[Problem]:
@@ -159,3 +160,9 @@ def block_check(*, source: str) -> None:
         problem = _syntax_problem("source", source, error)
         details = {"problems": [asdict(problem)]}
         raise ValidationError(f"The block does not parse: {problem}", details=details) from error
+
+
+def subject_check(*, subject: str, blocks: dict[str, str]) -> None:
+    """Check a subject line on its own (an experiment's variant of it)."""
+    template_check(kind="transactional", subject=subject, preheader="", html="", text="", source_format="html",
+                   blocks=blocks)  # fmt: skip

@@ -137,8 +137,10 @@ def render_bounded(template: BoundTemplate, data: dict, notes: Notes, *, part: s
         with notes_kept(notes):
             return template.render(data)
     except ResourceLimitError as error:
-        raise RenderError(f"The template went past a limit: {error.message}.", details={"limit": str(error)}) from error
+        message = f"The {part} part went past a limit: {error.message}."
+        raise RenderError(message, details={"part": part, "limit": str(error)}) from error
     except (LiquidError, ValueError, TypeError, ArithmeticError) as error:
-        raise RenderError(f"The template failed: {error}", details={"error": str(error)}) from error
+        message = f"The {part} part failed: {getattr(error, 'message', error)}"
+        raise RenderError(message, details={"part": part, "error": str(error)}) from error
     finally:
         _deadline.reset(deadline)

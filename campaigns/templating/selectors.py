@@ -58,11 +58,12 @@ def compiled_from(*, subject: str, preheader: str, html: str, text: str, blocks:
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled(version_id: int) -> Compiled:
-    # A version never changes, so its parse is kept for the life of the process.
+def _compiled(version_id: int, subject: str = "") -> Compiled:
+    # A version never changes, so its parse is kept for the life of the process. `subject`
+    # replaces the version's own (an experiment's variant of the subject line).
     version = TemplateVersion.objects.get(pk=version_id)
     return compiled_from(
-        subject=version.subject, preheader=version.preheader, html=version.html, text=version.text,
+        subject=subject or version.subject, preheader=version.preheader, html=version.html, text=version.text,
         blocks=version.blocks,
     )  # fmt: skip
 
@@ -91,7 +92,7 @@ def _render_one(compiled: Compiled, recipient: Recipient, notes: Notes) -> Rende
         rendered.html = preheader_insert(html, rendered.preheader)
         rendered.text = text_tidy(render_bounded(compiled.text, data, notes, part="text"))
     except RenderError as error:
-        return RenderedEmail(customer_id=rendered.customer_id, notes=notes, error=error.message)
+        return RenderedEmail(rendered.customer_id, personalized=rendered.personalized, notes=notes, error=error.message)
     rendered.links = links_in(rendered.html)
     return rendered
 
@@ -102,12 +103,14 @@ def templates_render(
     customers: Sequence[Customer],
     campaign: dict | None = None,
     links: dict[int, dict] | None = None,
+    subject: str = "",
     trace: bool = False,
     now: datetime | None = None,
 ) -> list[RenderedEmail]:
     """Render a version for many customers, in their order: data read in bulk, parsed once.
-    `links` adds per-customer links (a sent message's view in browser); `trace` notes branches."""
-    compiled = _compiled(version.pk)
+    `links` adds per-customer links (a sent message's view in browser), `subject` replaces the
+    version's subject (Liquid, checked with `subject_check`), `trace` notes branches."""
+    compiled = _compiled(version.pk, subject)
     recipients = recipients_data(customers=list(customers), needs=compiled.needs, campaign=campaign, now=now)
     rendered = []
     for recipient in recipients:
@@ -149,7 +152,7 @@ class AudiencePreview:
     not_personalized: int
     fallbacks: Counter  # fallback value: how many renders showed it
     missing: dict[str, list[int]]  # variable: the customers it was missing for
-    branches: Counter  # (line, condition, branch taken): renders
+    branches: Counter  # (part, line, condition, branch taken): renders
 
 
 def template_audience_preview(
@@ -166,7 +169,7 @@ def template_audience_preview(
         preview.fallbacks.update(set(rendered.notes.fallbacks))
         for path in rendered.notes.missing:
             preview.missing.setdefault(path, []).append(rendered.customer_id)
-        preview.branches.update({(b.line, b.condition, b.taken) for b in rendered.notes.branches})
+        preview.branches.update({(b.part, b.line, b.condition, b.taken) for b in rendered.notes.branches})
     return preview
 
 

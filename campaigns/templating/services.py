@@ -46,8 +46,13 @@ def template_save(*, template: EmailTemplate, actor: str = "") -> TemplateVersio
     return version
 
 
+def block_validate(*, block: ContentBlock) -> None:
+    """Check that a block's Liquid parses (ValidationError with its line and column)."""
+    block_check(source=block.source)
+
+
 def block_save(*, block: ContentBlock) -> ContentBlock:
     """Save a content block if its Liquid parses. Templates take the change in their next version."""
-    block_check(source=block.source)
+    block_validate(block=block)
     block.save()
     return block

@@ -114,8 +114,8 @@ def test_mjml_include_of_a_url_is_refused(db):
 
 # --- limits: a runaway render fails for that recipient only ------------------------------------
 
-LOOP_LIMIT = "The template went past a limit: loop iteration limit reached."
-OUTPUT_LIMIT = "The template went past a limit: output stream limit reached."
+LOOP_LIMIT = "The html part went past a limit: loop iteration limit reached."
+OUTPUT_LIMIT = "The html part went past a limit: output stream limit reached."
 
 
 def test_a_runaway_loop_fails_that_render_with_a_clear_error(db):
