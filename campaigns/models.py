@@ -1,8 +1,10 @@
 from django.db import models
+from django.db.models import Q
 
+from consent.models import Topic
 from core.append_only import AppendOnlyModel
 from core.models import BaseModel
-from personalization.models import Customer
+from personalization.models import Customer, Segment
 
 
 class MessageKind(models.TextChoices):
@@ -11,9 +13,21 @@ class MessageKind(models.TextChoices):
 
 
 class MessageStatus(models.TextChoices):
+    PLANNED = "planned", "Planned, waiting for its time"
+    WAITING = "waiting", "Waiting for the test's winner"
+    HELD_OUT = "held_out", "In the holdout: gets nothing"
     CLAIMED = "claimed", "Claimed, being sent"
     SENT = "sent", "Handed to the ESP"
     FAILED = "failed", "Failed"
+    IN_DOUBT = "in_doubt", "In doubt: the worker died during the ESP call"
+    SKIPPED = "skipped", "Not sent: no longer allowed at send time"
+    CANCELLED = "cancelled", "Not sent: the campaign was cancelled"
+
+
+class AudienceGroup(models.TextChoices):
+    MAIN = "main", "Main send"
+    TEST = "test", "Test group (test-then-winner)"
+    HOLDOUT = "holdout", "Holdout: gets nothing"
 
 
 class Message(BaseModel):
@@ -31,9 +45,26 @@ class Message(BaseModel):
     template_version = models.ForeignKey(
         "TemplateVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
     )
+    campaign = models.ForeignKey("Campaign", null=True, blank=True, on_delete=models.CASCADE, related_name="messages")
+    variant = models.ForeignKey("Variant", null=True, blank=True, on_delete=models.PROTECT, related_name="messages")
+    audience_group = models.CharField(max_length=10, choices=AudienceGroup.choices, blank=True)
+    send_after = models.DateTimeField(null=True, blank=True, help_text="Not before: local time, quiet hours.")
+    # A batch claims its rows in order and sends them in that order, marking each sent
+    # before the next ESP call: after a crash, only the first unsent row of the batch
+    # can have reached the ESP (see campaigns/sending/ledger.py).
+    claim = models.CharField(max_length=32, blank=True, db_index=True)
+    claim_order = models.PositiveIntegerField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    personalized = models.BooleanField(null=True, blank=True, help_text="False: consent withheld personalization.")
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "customer"], condition=Q(campaign__isnull=False), name="message_one_per_campaign"
+            ),
+        ]
+        indexes = [models.Index(fields=["campaign", "status"], name="message_campaign_status")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} to customer {self.customer_id}"
@@ -72,7 +103,7 @@ class EmailTemplate(BaseModel):
     subject = models.CharField(max_length=500, help_text="Liquid: subject lines can be conditional too.")
     preheader = models.CharField(max_length=500, blank=True, help_text="The preview text inboxes show.")
     source_format = models.CharField(max_length=10, choices=SourceFormat.choices, default=SourceFormat.HTML)
-    html = models.TextField(help_text="HTML or MJML with Liquid. CSS in <style> is inlined when saved.")
+    html = models.TextField(help_text="HTML or MJML with Liquid. The CSS of its style element is inlined when saved.")
     text = models.TextField(blank=True, help_text="Plain-text part; generated from the HTML when empty.")
     current_version = models.ForeignKey(
         "TemplateVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
@@ -109,3 +140,101 @@ class TemplateVersion(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.template} v{self.number}"
+
+
+# --- campaigns ------------------------------------------------------------------
+
+
+class CampaignState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SCHEDULED = "scheduled", "Scheduled"
+    SENDING = "sending", "Sending"
+    PAUSED = "paused", "Paused"
+    SENT = "sent", "Sent"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ScheduleMode(models.TextChoices):
+    NOW = "now", "As soon as it is sent"
+    AT = "at", "At a time"
+    LOCAL_TIME = "local_time", "At an hour of each recipient's own day"
+
+
+class ExperimentMode(models.TextChoices):
+    SPLIT = "split", "Split the whole audience between the variants"
+    TEST_THEN_WINNER = "test_then_winner", "Test on a part, then send the winner to the rest"
+
+
+class WinnerMetric(models.TextChoices):
+    OPENS = "opens", "Unique opens by people (privacy-proxy and scanner opens left out)"
+    CLICKS = "clicks", "Unique clicks by people"
+    CONVERSIONS = "conversions", "Conversions (an order within the attribution window after a click)"
+    REVENUE = "revenue", "Revenue per recipient"
+
+
+class Campaign(BaseModel):
+    """A marketing send: an audience, variants of content, a schedule, an experiment."""
+
+    name = models.CharField(max_length=150, unique=True)
+    topic = models.ForeignKey(
+        Topic, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="The email topic people must have said yes to (empty: marketing email in general).",
+    )  # fmt: skip
+    segments = models.ManyToManyField(Segment, related_name="+", help_text="Members of any of these.")
+    excluded_segments = models.ManyToManyField(Segment, blank=True, related_name="+", help_text="…but none of these.")
+    from_email = models.EmailField(blank=True, help_text="Empty: DEFAULT_FROM_EMAIL.")
+    from_name = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=10, choices=CampaignState.choices, default=CampaignState.DRAFT)
+    schedule_mode = models.CharField(max_length=12, choices=ScheduleMode.choices, default=ScheduleMode.NOW)
+    send_at = models.DateTimeField(null=True, blank=True, help_text="For 'at a time'; the day for 'local time'.")
+    local_hour = models.PositiveSmallIntegerField(null=True, blank=True, help_text="0-23, for 'local time'.")
+    experiment_mode = models.CharField(max_length=20, choices=ExperimentMode.choices, default=ExperimentMode.SPLIT)
+    holdout_percent = models.PositiveSmallIntegerField(default=0, help_text="Share of the audience that gets nothing.")
+    test_percent = models.PositiveSmallIntegerField(default=20, help_text="Test-then-winner: share tested first.")
+    test_hours = models.PositiveSmallIntegerField(default=4, help_text="Test-then-winner: hours before the choice.")
+    winner_metric = models.CharField(max_length=12, choices=WinnerMetric.choices, default=WinnerMetric.CLICKS)
+    min_sample = models.PositiveIntegerField(default=500, help_text="Recipients each variant needs to win.")
+    alpha = models.FloatField(default=0.05, help_text="Significance level for a winner.")
+    attribution_hours = models.PositiveIntegerField(default=120, help_text="Orders this long after a click count.")
+    winner = models.ForeignKey("Variant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    winner_decision = models.TextField(blank=True)
+    left_out = models.JSONField(default=dict, blank=True, help_text="{reason: people} at planning.")
+    planned_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(holdout_percent__lte=50), name="campaign_holdout_at_most_half"),
+            models.CheckConstraint(condition=Q(test_percent__gte=1, test_percent__lte=90), name="campaign_test_share"),
+            models.CheckConstraint(
+                condition=Q(local_hour__isnull=True) | Q(local_hour__lte=23), name="campaign_local_hour"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Variant(BaseModel):
+    """One version of a campaign's content: a template version, optionally another subject."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants")
+    name = models.CharField(max_length=50)
+    template_version = models.ForeignKey(TemplateVersion, on_delete=models.PROTECT, related_name="variants")
+    subject = models.CharField(max_length=500, blank=True, help_text="Liquid; empty: the template's subject.")
+    weight = models.PositiveSmallIntegerField(default=1)
+    is_control = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["campaign", "-is_control", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "name"], name="variant_unique_name"),
+            models.UniqueConstraint(fields=["campaign"], condition=Q(is_control=True), name="variant_one_control"),
+            models.CheckConstraint(condition=Q(weight__gte=1), name="variant_weight_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} / {self.name}"

@@ -1,6 +1,9 @@
 """Reads of the campaigns app."""
 
-from campaigns.models import Message
+from django.db.models import Count, Q
+
+from campaigns.models import Campaign, Message, MessageStatus
+from core.errors import NotFound
 
 
 def message_get(*, message_id: int) -> Message | None:
@@ -16,3 +19,42 @@ def message_for_esp(*, metadata_id, esp_message_id: str) -> Message | None:
     if esp_message_id:
         return Message.objects.select_related("customer").filter(esp_message_id=esp_message_id).first()
     return None
+
+
+def campaign_progress_group(campaign_id: int) -> str:
+    return f"tailor-campaign-{campaign_id}"
+
+
+def campaign_progress(*, campaign: Campaign) -> dict:
+    """Where a campaign stands: its state and how many of its rows are in each state."""
+    counts = campaign_counts(campaign=campaign)
+    return {
+        "campaign": campaign.pk,
+        "state": campaign.state,
+        "planned": sum(counts.values()),
+        "counts": counts,
+        "left_out": campaign.left_out,
+        "winner": campaign.winner.name if campaign.winner_id else None,
+        "winner_decision": campaign.winner_decision,
+    }
+
+
+def campaign_get(*, campaign_id: int) -> Campaign:
+    campaign = Campaign.objects.select_related("topic", "winner").filter(pk=campaign_id).first()
+    if campaign is None:
+        raise NotFound(f"No campaign has id {campaign_id}.", details={"campaign_id": campaign_id})
+    return campaign
+
+
+def campaign_list():
+    return Campaign.objects.select_related("topic", "winner").prefetch_related("variants", "segments")
+
+
+def campaign_counts(*, campaign: Campaign) -> dict[str, int]:
+    """How many of the campaign's ledger rows are in each state."""
+    return dict(Message.objects.filter(campaign=campaign).values_list("status").annotate(Count("id")))
+
+
+def campaign_due_count(*, campaign: Campaign, now) -> int:
+    due = Q(send_after__isnull=True) | Q(send_after__lte=now)
+    return Message.objects.filter(campaign=campaign, status=MessageStatus.PLANNED).filter(due).count()

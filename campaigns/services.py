@@ -1,9 +1,36 @@
 """Writes of the campaigns app. All email Tailor sends leaves through here."""
 
+import logging
 from collections.abc import Sequence
+from datetime import timedelta
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.utils import timezone
+
+from campaigns.experiments.winner import Decision, winner_choose
+from campaigns.models import (
+    AudienceGroup,
+    Campaign,
+    CampaignState,
+    ExperimentMode,
+    Message,
+    MessageKind,
+    MessageStatus,
+    ScheduleMode,
+)
+from campaigns.results import campaign_results
+from campaigns.selectors import campaign_due_count, campaign_progress, campaign_progress_group
+from campaigns.sending.audience import campaign_plan
+from campaigns.sending.batches import batch_send
+from campaigns.sending.ledger import claims_recover
+from campaigns.templating.lint import subject_check
+from core.errors import Conflict, ValidationError
+
+logger = logging.getLogger(__name__)
 
 
 def transactional_email_send(
@@ -19,3 +46,202 @@ def transactional_email_send(
     message.send()
     status = getattr(message, "anymail_status", None)
     return status.message_id if status else None
+
+
+# --- campaigns --------------------------------------------------------------------
+#
+# draft ──send──► scheduled ──its time──► sending ──all rows done──► sent
+#                     │                    │  ▲
+#                     └──────cancel────────┤  └─resume── paused ◄─pause─┘
+#                                          ▼
+#                                      cancelled
+#
+# A campaign's audience is planned when it starts sending (so consent is asked at send
+# time), its rows are sent in batches by Celery tasks, and each batch asks consent again.
+
+
+def _transition_refused(campaign: Campaign, action: str) -> Conflict:
+    return Conflict(
+        f"A {campaign.get_state_display().lower()} campaign cannot be {action}.",
+        details={"state": campaign.state, "action": action},
+    )
+
+
+def campaign_check(*, campaign: Campaign) -> None:
+    """Refuse a campaign that cannot be sent, saying what to fix (ValidationError)."""
+    problems = []
+    variants = list(campaign.variants.select_related("template_version"))
+    if not campaign.segments.exists():
+        problems.append("Choose at least one segment as the audience.")
+    if not variants:
+        problems.append("Add at least one variant with a template version.")
+    if len(variants) > 1 and sum(v.is_control for v in variants) != 1:
+        problems.append("Mark exactly one variant as control: results and winners are measured against it.")
+    if campaign.experiment_mode == ExperimentMode.TEST_THEN_WINNER and len(variants) < 2:
+        problems.append("A test-then-winner campaign needs at least two variants.")
+    if any(v.template_version.kind != MessageKind.MARKETING for v in variants):
+        problems.append("Campaigns send marketing templates only (they carry the unsubscribe link and address).")
+    if campaign.schedule_mode == ScheduleMode.AT and campaign.send_at is None:
+        problems.append("Give the time to send at (send_at).")
+    if campaign.schedule_mode == ScheduleMode.LOCAL_TIME and campaign.local_hour is None:
+        problems.append("Give the hour of each recipient's day to send at (local_hour, 0-23).")
+    for variant in variants:
+        if variant.subject:
+            try:
+                subject_check(subject=variant.subject, blocks=variant.template_version.blocks)
+            except ValidationError as error:
+                problems.append(f"Variant {variant.name}'s subject: {error.message}")
+    if problems:
+        raise ValidationError(" ".join(problems), details={"problems": problems})
+
+
+def campaign_send(*, campaign: Campaign) -> Campaign:
+    """Send a draft: now, or at its time (scheduled); its audience is planned when it starts."""
+    if campaign.state != CampaignState.DRAFT:
+        raise _transition_refused(campaign, "sent")
+    campaign_check(campaign=campaign)
+    now = timezone.now()
+    if campaign.schedule_mode == ScheduleMode.AT and campaign.send_at > now:
+        campaign.state = CampaignState.SCHEDULED
+        campaign.save(update_fields=["state", "updated_at"])
+        return campaign
+    return campaign_start(campaign=campaign, now=now)
+
+
+@transaction.atomic
+def campaign_start(*, campaign: Campaign, now) -> Campaign:
+    """Plan the audience into the ledger and start sending (on commit)."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.state not in (CampaignState.DRAFT, CampaignState.SCHEDULED):
+        return campaign
+    campaign.left_out = dict(campaign_plan(campaign=campaign, now=now))
+    campaign.state, campaign.planned_at, campaign.started_at = CampaignState.SENDING, now, now
+    campaign.save(update_fields=["left_out", "state", "planned_at", "started_at", "updated_at"])
+    transaction.on_commit(lambda: campaign_sending_schedule(campaign_id=campaign.pk))
+    return campaign
+
+
+def campaign_sending_schedule(*, campaign_id: int, countdown: float = 0) -> None:
+    """Queue the campaign's senders: a few tasks, each sending batches until none is due."""
+    from campaigns.tasks import campaign_send_task
+
+    for _ in range(settings.CAMPAIGN_SEND_CONCURRENCY):
+        campaign_send_task.apply_async(args=[campaign_id], countdown=countdown)
+
+
+def campaign_pause(*, campaign: Campaign) -> Campaign:
+    """Stop sending after the messages in flight; what is planned stays planned."""
+    changed = Campaign.objects.filter(pk=campaign.pk, state=CampaignState.SENDING).update(state=CampaignState.PAUSED)
+    if not changed:
+        raise _transition_refused(campaign, "paused")
+    campaign.refresh_from_db()
+    campaign_progress_publish(campaign=campaign)
+    return campaign
+
+
+def campaign_resume(*, campaign: Campaign) -> Campaign:
+    changed = Campaign.objects.filter(pk=campaign.pk, state=CampaignState.PAUSED).update(state=CampaignState.SENDING)
+    if not changed:
+        raise _transition_refused(campaign, "resumed")
+    campaign.refresh_from_db()
+    transaction.on_commit(lambda: campaign_sending_schedule(campaign_id=campaign.pk))
+    return campaign
+
+
+@transaction.atomic
+def campaign_cancel(*, campaign: Campaign) -> Campaign:
+    """Send nothing more: rows not yet sent are cancelled (those in flight finish)."""
+    cancellable = (CampaignState.DRAFT, CampaignState.SCHEDULED, CampaignState.SENDING, CampaignState.PAUSED)
+    changed = Campaign.objects.filter(pk=campaign.pk, state__in=cancellable).update(
+        state=CampaignState.CANCELLED, finished_at=timezone.now()
+    )
+    if not changed:
+        raise _transition_refused(campaign, "cancelled")
+    Message.objects.filter(campaign=campaign, status__in=[MessageStatus.PLANNED, MessageStatus.WAITING]).update(
+        status=MessageStatus.CANCELLED
+    )
+    campaign.refresh_from_db()
+    transaction.on_commit(lambda: campaign_progress_publish(campaign=campaign))
+    return campaign
+
+
+def campaign_batches_send(*, campaign_id: int) -> int:
+    """Send the campaign's due batches until none is left, it is paused, or the ESP says wait
+    (TransientSendError, for the task to retry). Returns how many were sent."""
+    sent = 0
+    while True:
+        campaign = Campaign.objects.select_related("topic").get(pk=campaign_id)
+        if campaign.state != CampaignState.SENDING:
+            return sent
+        outcome = batch_send(campaign=campaign)
+        sent += outcome.sent
+        campaign_progress_publish(campaign=campaign)
+        if not outcome.claimed or outcome.stopped:
+            break
+    campaign_finish_if_done(campaign=campaign)
+    return sent
+
+
+def campaign_finish_if_done(*, campaign: Campaign) -> bool:
+    """A sending campaign with nothing planned, waiting or in flight is sent."""
+    open_rows = Message.objects.filter(
+        campaign=campaign, status__in=[MessageStatus.PLANNED, MessageStatus.WAITING, MessageStatus.CLAIMED]
+    )
+    if open_rows.exists():
+        return False
+    done = Campaign.objects.filter(pk=campaign.pk, state=CampaignState.SENDING).update(
+        state=CampaignState.SENT, finished_at=timezone.now()
+    )
+    if done:
+        campaign.refresh_from_db()
+        campaign_progress_publish(campaign=campaign)
+    return bool(done)
+
+
+@transaction.atomic
+def campaign_winner_decide(*, campaign: Campaign) -> Decision:
+    """Choose the test's winner (or control, when inconclusive) and plan it for the rest."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    control = campaign.variants.get(is_control=True)
+    decision = winner_choose(
+        results=campaign_results(campaign=campaign, group=AudienceGroup.TEST), metric=campaign.winner_metric,
+        control=control.name, min_sample=campaign.min_sample, alpha=campaign.alpha,
+    )  # fmt: skip
+    winner = campaign.variants.get(name=decision.winner)
+    campaign.winner, campaign.winner_decision = winner, decision.reason
+    campaign.save(update_fields=["winner", "winner_decision", "updated_at"])
+    Message.objects.filter(campaign=campaign, status=MessageStatus.WAITING).update(
+        status=MessageStatus.PLANNED, variant=winner
+    )
+    transaction.on_commit(lambda: campaign_sending_schedule(campaign_id=campaign.pk))
+    return decision
+
+
+def campaigns_due_run(*, now=None) -> None:
+    """Beat's round: start scheduled campaigns whose time came, recover the claims of dead
+    workers, decide winners whose test time is over, and queue senders for campaigns with
+    rows due (a deferred row's time came, or a task was lost)."""
+    now = now or timezone.now()
+    for campaign in Campaign.objects.filter(state=CampaignState.SCHEDULED, send_at__lte=now):
+        campaign_start(campaign=campaign, now=now)
+    claims_recover()
+    sending = Campaign.objects.filter(state=CampaignState.SENDING)
+    for campaign in sending.filter(experiment_mode=ExperimentMode.TEST_THEN_WINNER, winner__isnull=True):
+        if campaign.started_at + timedelta(hours=campaign.test_hours) <= now:
+            campaign_winner_decide(campaign=campaign)
+    for campaign in sending:
+        if campaign_due_count(campaign=campaign, now=now):
+            campaign_sending_schedule(campaign_id=campaign.pk)
+        else:
+            campaign_finish_if_done(campaign=campaign)
+
+
+def campaign_progress_publish(*, campaign: Campaign) -> None:
+    """The campaign's counts to staff watching it (Channels); best effort, like the live events."""
+    try:
+        async_to_sync(get_channel_layer().group_send)(
+            campaign_progress_group(campaign.pk),
+            {"type": "campaign.progress", "progress": campaign_progress(campaign=campaign)},
+        )
+    except Exception:  # the channel layer is a window on the ledger, never a reason to fail a send
+        logger.warning("campaign %s: progress not published", campaign.pk, exc_info=True)

@@ -6,6 +6,7 @@ for a first look. Production and the test suite set both.
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from celery.schedules import crontab
@@ -162,6 +163,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=4, minute=15),
     },
     "clusterings-run": {"task": "personalization.tasks.clusterings_run_task", "schedule": crontab(hour=2, minute=30)},
+    # Scheduled campaigns whose time came, deferred rows now due, winners of finished tests, dead senders.
+    "campaigns-due": {"task": "campaigns.tasks.campaigns_due_task", "schedule": 15.0},
 }
 
 # --- Email --------------------------------------------------------------------
@@ -198,6 +201,24 @@ SHOP_POSTAL_ADDRESS = env.str("SHOP_POSTAL_ADDRESS", default="1 Example Street, 
 # The shop's site (templates link to it) and the currency of amounts that carry none (lifetime value).
 SHOP_URL = env.str("SHOP_URL", default="https://shop.example.com")
 SHOP_CURRENCY = env.str("SHOP_CURRENCY", default="USD")
+
+# --- Campaigns -------------------------------------------------------------------
+
+# At most this many marketing emails to one person in this many days (0: no cap).
+MARKETING_CAP_MESSAGES = env.int("MARKETING_CAP_MESSAGES", default=3)
+MARKETING_CAP_DAYS = env.int("MARKETING_CAP_DAYS", default=7)
+# Quiet hours in the recipient's time zone, "start-end" (21-8: from 21:00 to 08:00); a send
+# that would land in them waits until they end. "0-0" turns them off.
+QUIET_HOURS = tuple(int(hour) for hour in env.str("QUIET_HOURS", default="21-8").split("-"))
+if len(QUIET_HOURS) != 2 or not all(0 <= hour <= 23 for hour in QUIET_HOURS):
+    raise ImproperlyConfigured(f"QUIET_HOURS must be two hours 0-23 like '21-8', not {env.str('QUIET_HOURS')!r}.")
+# The ESP's limit, in messages a second for all workers together (0: none).
+CAMPAIGN_SEND_RATE = env.int("CAMPAIGN_SEND_RATE", default=0)
+# Messages a worker claims at a time, and how many workers send one campaign at once.
+CAMPAIGN_BATCH_SIZE = env.int("CAMPAIGN_BATCH_SIZE", default=200)
+CAMPAIGN_SEND_CONCURRENCY = env.int("CAMPAIGN_SEND_CONCURRENCY", default=2)
+# The domain of the Message-ID header of the email Tailor sends (default: TAILOR_BASE_URL's host).
+EMAIL_MESSAGE_ID_DOMAIN = env.str("EMAIL_MESSAGE_ID_DOMAIN", default=urlsplit(TAILOR_BASE_URL).hostname or "localhost")
 
 # --- Auth, i18n, static ---------------------------------------------------------
 

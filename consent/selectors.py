@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from consent.models import (
     ConsentRecord,
+    ConsentSource,
     DataSubjectRequest,
     Decision,
     ErasedIdentifier,
@@ -185,27 +186,78 @@ def customers_consenting(*, customers: QuerySet[Customer], purpose: str) -> Quer
     return customers.annotate(**{f"_consent_{purpose}": _latest_decision_subquery(purpose)}).filter(_allowed(purpose))
 
 
+class EmailRefusal:
+    """Why someone may not get marketing email now, in the order they are asked."""
+
+    NO_ADDRESS = "no_address"
+    SUPPRESSED = "suppressed"
+    NO_CONSENT = "no_consent"
+    TOPIC_NOT_CHOSEN = "topic_not_chosen"
+    PAUSED = "paused"
+
+
+def _email_annotated(customers: QuerySet[Customer], topic: str | None) -> QuerySet[Customer]:
+    """`customers` with what the marketing email rule reads, so that the rule and its
+    reasons (customers_emailable, email_refusals) cannot drift apart."""
+    purpose = Purpose.EMAIL_MARKETING
+    latest_pause = PreferenceChange.objects.filter(customer=OuterRef("pk")).order_by("-recorded_at", "-id")
+    suppressed = Suppression.objects.filter(address_hash=Sha256Hex(Lower(Trim(OuterRef("email")))))
+    annotated = customers.annotate(
+        **{f"_consent_{purpose}": _latest_decision_subquery(purpose)},
+        _paused_until=Subquery(latest_pause.values("paused_until")[:1]),
+        _suppressed=Exists(suppressed),
+    )
+    topic_obj = Topic.objects.filter(slug=topic, is_active=True).first() if topic is not None else None
+    if topic_obj is not None:
+        annotated = annotated.annotate(_topic=_latest_decision_subquery(purpose, topic_obj))
+    return annotated
+
+
 def customers_emailable(*, customers: QuerySet[Customer], topic: str | None = None) -> QuerySet[Customer]:
     """The customers of `customers` who may get marketing email (of this topic) now: the
     same rule as can_email, in one query."""
-    purpose = Purpose.EMAIL_MARKETING
-    customers = customers.exclude(email="").annotate(**{f"_consent_{purpose}": _latest_decision_subquery(purpose)})
-    customers = customers.filter(_allowed(purpose))
+    if topic is not None and not Topic.objects.filter(slug=topic, is_active=True).exists():
+        return customers.none()
+    annotated = _email_annotated(customers.exclude(email=""), topic).filter(_allowed(Purpose.EMAIL_MARKETING))
     if topic is not None:
-        topic_obj = Topic.objects.filter(slug=topic, is_active=True).first()
-        if topic_obj is None:
-            return customers.none()
-        customers = customers.annotate(_topic=_latest_decision_subquery(purpose, topic_obj)).filter(
-            _topic=Decision.GRANTED
-        )
-    latest_pause = PreferenceChange.objects.filter(customer=OuterRef("pk")).order_by("-recorded_at", "-id")
-    suppressed = Suppression.objects.filter(address_hash=Sha256Hex(Lower(Trim(OuterRef("email")))))
-    return (
-        customers.annotate(_paused_until=Subquery(latest_pause.values("paused_until")[:1]))
-        # spelt out: NOT (NULL > now) would drop everyone who never paused
-        .filter(Q(_paused_until__isnull=True) | Q(_paused_until__lte=timezone.now()))
-        .exclude(Exists(suppressed))
-    )
+        annotated = annotated.filter(_topic=Decision.GRANTED)
+    # spelt out: NOT (NULL > now) would drop everyone who never paused
+    paused = Q(_paused_until__isnull=True) | Q(_paused_until__lte=timezone.now())
+    return annotated.filter(paused).filter(_suppressed=False)
+
+
+def email_refusals(*, customers: QuerySet[Customer], topic: str | None = None) -> dict[int, str]:
+    """Why each of `customers` may not get marketing email (of this topic) now, by customer
+    id (EmailRefusal); the others may. The rule of customers_emailable, with its reasons."""
+    if topic is not None and not Topic.objects.filter(slug=topic, is_active=True).exists():
+        return dict.fromkeys(customers.values_list("pk", flat=True), EmailRefusal.TOPIC_NOT_CHOSEN)
+    now, purpose = timezone.now(), Purpose.EMAIL_MARKETING
+    fields = ["pk", "email", "_suppressed", f"_consent_{purpose}", "_paused_until"]
+    fields += ["_topic"] if topic is not None else []
+    allowed = {Decision.GRANTED}
+    refusals = {}
+    for pk, email, suppressed, decision, paused_until, *topic_decision in _email_annotated(
+        customers, topic
+    ).values_list(*fields):
+        if not email:
+            refusals[pk] = EmailRefusal.NO_ADDRESS
+        elif suppressed:
+            refusals[pk] = EmailRefusal.SUPPRESSED
+        elif decision not in allowed:
+            refusals[pk] = EmailRefusal.NO_CONSENT
+        elif topic is not None and topic_decision[0] != Decision.GRANTED:
+            refusals[pk] = EmailRefusal.TOPIC_NOT_CHOSEN
+        elif paused_until is not None and paused_until > now:
+            refusals[pk] = EmailRefusal.PAUSED
+    return refusals
+
+
+def email_frequencies(*, customer_ids) -> dict[int, str]:
+    """Each customer's chosen frequency of marketing email (consent.models.Frequency), for
+    those who chose one other than "any"."""
+    latest = PreferenceChange.objects.filter(customer=OuterRef("pk")).order_by("-recorded_at", "-id")
+    chosen = Customer.objects.filter(pk__in=customer_ids).annotate(_frequency=Subquery(latest.values("frequency")[:1]))
+    return {pk: f for pk, f in chosen.values_list("pk", "_frequency") if f and f != Frequency.ANY}
 
 
 # --- the ledger and preferences ---------------------------------------------------
@@ -369,3 +421,16 @@ def subject_export_document(*, customer: Customer) -> dict:
             for o in customer.opt_in_requests.prefetch_related("topics")
         ],
     }
+
+
+def email_withdrawals_since(*, customer_ids, since: datetime) -> dict[int, datetime]:
+    """When each of these customers first withdrew marketing email (all of it or a topic)
+    since `since`: the unsubscribes a campaign's results count."""
+    withdrawals = ConsentRecord.objects.filter(
+        customer_id__in=customer_ids, purpose=Purpose.EMAIL_MARKETING, decision=Decision.WITHDRAWN,
+        recorded_at__gte=since,
+    ).exclude(source=ConsentSource.ERASURE)  # fmt: skip
+    first: dict[int, datetime] = {}
+    for customer_id, at in withdrawals.order_by("recorded_at").values_list("customer_id", "recorded_at"):
+        first.setdefault(customer_id, at)
+    return first
