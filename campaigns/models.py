@@ -207,10 +207,20 @@ class Campaign(BaseModel):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(holdout_percent__lte=50), name="campaign_holdout_at_most_half"),
-            models.CheckConstraint(condition=Q(test_percent__gte=1, test_percent__lte=90), name="campaign_test_share"),
             models.CheckConstraint(
-                condition=Q(local_hour__isnull=True) | Q(local_hour__lte=23), name="campaign_local_hour"
+                condition=Q(holdout_percent__lte=50),
+                name="campaign_holdout_at_most_half",
+                violation_error_message="holdout_percent is at most 50: a holdout is a sample, not the audience.",
+            ),
+            models.CheckConstraint(
+                condition=Q(test_percent__gte=1, test_percent__lte=90),
+                name="campaign_test_share",
+                violation_error_message="test_percent is between 1 and 90.",
+            ),
+            models.CheckConstraint(
+                condition=Q(local_hour__isnull=True) | Q(local_hour__lte=23),
+                name="campaign_local_hour",
+                violation_error_message="local_hour is an hour of the day, 0 to 23.",
             ),
         ]
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.utils import timezone
@@ -21,6 +22,7 @@ from campaigns.models import (
     MessageKind,
     MessageStatus,
     ScheduleMode,
+    Variant,
 )
 from campaigns.results import campaign_results
 from campaigns.selectors import campaign_due_count, campaign_progress, campaign_progress_group
@@ -245,3 +247,34 @@ def campaign_progress_publish(*, campaign: Campaign) -> None:
         )
     except Exception:  # the channel layer is a window on the ledger, never a reason to fail a send
         logger.warning("campaign %s: progress not published", campaign.pk, exc_info=True)
+
+
+VARIANT_FIELDS = ("name", "template_version", "subject", "weight", "is_control")
+
+
+@transaction.atomic
+def campaign_save(
+    *, campaign: Campaign, segments=None, excluded_segments=None, variants: list[dict] | None = None
+) -> Campaign:
+    """Create or change a draft campaign; `variants` ({name, template_version, subject, weight,
+    is_control}) replaces its variants. A campaign that left draft is not changed."""
+    if campaign.pk and Campaign.objects.filter(pk=campaign.pk).exclude(state=CampaignState.DRAFT).exists():
+        raise _transition_refused(campaign, "changed")
+    try:
+        campaign.full_clean(exclude=["segments", "excluded_segments"], validate_unique=True)
+    except DjangoValidationError as error:
+        fields = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in error.message_dict.items())
+        raise ValidationError(f"The campaign is invalid. {fields}", details=error.message_dict) from error
+    campaign.save()
+    if segments is not None:
+        campaign.segments.set(segments)
+    if excluded_segments is not None:
+        campaign.excluded_segments.set(excluded_segments)
+    if variants is not None:
+        campaign.variants.all().delete()
+        for fields in variants:
+            unknown = set(fields) - set(VARIANT_FIELDS)
+            if unknown:
+                raise ValidationError(f"Variants have no field {', '.join(sorted(unknown))}.")
+            Variant.objects.create(campaign=campaign, **fields)
+    return campaign

@@ -273,6 +273,14 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Several models have a "kind": each vocabulary gets its own name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "MessageKindEnum": "campaigns.models.MessageKind",
+        "SegmentKindEnum": "personalization.models.SegmentKind",
+        "IdentityKindEnum": "personalization.models.IdentityKind",
+        "ModelKindEnum": "personalization.models.ModelKind",
+        "RequestKindEnum": "consent.models.RequestKind",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

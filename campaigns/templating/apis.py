@@ -101,7 +101,7 @@ class TemplateVersionsApi(generics.ListAPIView):
         return template_versions(template=template_get(template_id=self.kwargs["template_id"]))
 
 
-class PreviewRequestSerializer(serializers.Serializer):
+class TemplatePreviewRequestSerializer(serializers.Serializer):
     customer_id = serializers.IntegerField(required=False)
     profile = serializers.DictField(required=False, help_text="A made-up customer, when no customer_id is given.")
 
@@ -131,14 +131,14 @@ class RenderedSerializer(serializers.Serializer):
     missing = serializers.ListField(child=serializers.CharField(), source="notes.missing")
 
 
-@extend_schema(tags=["templates"], request=PreviewRequestSerializer, responses=RenderedSerializer)
+@extend_schema(tags=["templates"], request=TemplatePreviewRequestSerializer, responses=RenderedSerializer)
 class TemplatePreviewApi(APIView):
     """The current version rendered for a customer or a made-up profile, with the branches,
     fallbacks and missing data of that render."""
 
     def post(self, request, template_id: int):
         version = template_version_current(template=template_get(template_id=template_id))
-        data = PreviewRequestSerializer(data=request.data)
+        data = TemplatePreviewRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         if "customer_id" in data.validated_data:
             customer = customer_get(customer_id=data.validated_data["customer_id"])
@@ -148,7 +148,7 @@ class TemplatePreviewApi(APIView):
         return Response(RenderedSerializer(rendered).data)
 
 
-class AudiencePreviewRequestSerializer(serializers.Serializer):
+class AudienceTemplatePreviewRequestSerializer(serializers.Serializer):
     segment_id = serializers.IntegerField()
     sample = serializers.IntegerField(min_value=1, max_value=1000, default=PREVIEW_SAMPLE)
 
@@ -163,14 +163,14 @@ class AudiencePreviewSerializer(serializers.Serializer):
     branches = serializers.ListField(child=serializers.DictField())
 
 
-@extend_schema(tags=["templates"], request=AudiencePreviewRequestSerializer, responses=AudiencePreviewSerializer)
+@extend_schema(tags=["templates"], request=AudienceTemplatePreviewRequestSerializer, responses=AudiencePreviewSerializer)
 class TemplateAudiencePreviewApi(APIView):
     """The current version rendered for a random sample of a segment: how often each
     fallback fired, which variables were missing for whom, which branches were taken."""
 
     def post(self, request, template_id: int):
         version = template_version_current(template=template_get(template_id=template_id))
-        data = AudiencePreviewRequestSerializer(data=request.data)
+        data = AudienceTemplatePreviewRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         segment = segment_get(segment_id=data.validated_data["segment_id"])
         customers = audience_sample(segment=segment, size=data.validated_data["sample"])
