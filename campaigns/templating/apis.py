@@ -148,7 +148,7 @@ class TemplatePreviewApi(APIView):
         return Response(RenderedSerializer(rendered).data)
 
 
-class AudienceTemplatePreviewRequestSerializer(serializers.Serializer):
+class AudiencePreviewRequestSerializer(serializers.Serializer):
     segment_id = serializers.IntegerField()
     sample = serializers.IntegerField(min_value=1, max_value=1000, default=PREVIEW_SAMPLE)
 
@@ -163,14 +163,14 @@ class AudiencePreviewSerializer(serializers.Serializer):
     branches = serializers.ListField(child=serializers.DictField())
 
 
-@extend_schema(tags=["templates"], request=AudienceTemplatePreviewRequestSerializer, responses=AudiencePreviewSerializer)
+@extend_schema(tags=["templates"], request=AudiencePreviewRequestSerializer, responses=AudiencePreviewSerializer)
 class TemplateAudiencePreviewApi(APIView):
     """The current version rendered for a random sample of a segment: how often each
     fallback fired, which variables were missing for whom, which branches were taken."""
 
     def post(self, request, template_id: int):
         version = template_version_current(template=template_get(template_id=template_id))
-        data = AudienceTemplatePreviewRequestSerializer(data=request.data)
+        data = AudiencePreviewRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         segment = segment_get(segment_id=data.validated_data["segment_id"])
         customers = audience_sample(segment=segment, size=data.validated_data["sample"])
