@@ -173,6 +173,11 @@ def campaign_batches_send(*, campaign_id: int) -> int:
     sent = 0
     while True:
         campaign = Campaign.objects.select_related("topic").get(pk=campaign_id)
+        if campaign.state == CampaignState.CANCELLED:
+            # rows a batch gave back after the cancel are cancelled too
+            Message.objects.filter(campaign=campaign, status=MessageStatus.PLANNED).update(
+                status=MessageStatus.CANCELLED
+            )
         if campaign.state != CampaignState.SENDING:
             return sent
         outcome = batch_send(campaign=campaign)
