@@ -383,3 +383,7 @@ def _audience_tables(preview) -> dict:
         "branch_rows": sorted(branches, key=_branch_order),
         "failed_rows": sorted(preview.failed.items())[:FAILED_SHOWN],
     }
+
+
+# Campaigns have their own module (sending, progress, results); importing it registers them.
+from campaigns import campaign_admin  # noqa: E402, F401

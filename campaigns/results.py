@@ -84,7 +84,7 @@ class CampaignResults:
 
 @dataclass
 class _Ledger:
-    arm: str
+    arm: int | None  # the variant's id, None for the holdout (a variant may be called "holdout" too)
     customer_id: int
     at: datetime  # sent, or when the holdout would have been
 
@@ -93,7 +93,6 @@ def _ledger(campaign: Campaign, group: str | None) -> dict[int, _Ledger]:
     rows = Message.objects.filter(campaign=campaign, status__in=[MessageStatus.SENT, MessageStatus.HELD_OUT])
     if group is not None:
         rows = rows.filter(audience_group=group)
-    names = {v.pk: v.name for v in campaign.variants.all()}
     start = campaign.started_at or campaign.planned_at or campaign.created_at
     ledger = {}
     for pk, customer_id, variant_id, status, sent_at, send_after in rows.values_list(
@@ -101,7 +100,7 @@ def _ledger(campaign: Campaign, group: str | None) -> dict[int, _Ledger]:
     ):
         held = status == MessageStatus.HELD_OUT
         at = (send_after or start) if held else sent_at
-        ledger[pk] = _Ledger(HOLDOUT if held else names.get(variant_id, "?"), customer_id, at)
+        ledger[pk] = _Ledger(None if held else variant_id, customer_id, at)
     return ledger
 
 
@@ -152,8 +151,8 @@ def campaign_results(*, campaign: Campaign, group: str | None = None) -> Campaig
         since=min((row.at for row in ledger.values() if row.at), default=campaign.created_at),
     )  # fmt: skip
     control = campaign.variants.filter(is_control=True).values_list("name", flat=True).first()
-    arms = {v.name: Arm(v.name, v.pk, v.name == control) for v in campaign.variants.all()}
-    arms[HOLDOUT] = Arm(HOLDOUT, None)
+    arms = {v.pk: Arm(v.name, v.pk, v.name == control) for v in campaign.variants.all()}
+    holdout = arms[None] = Arm(HOLDOUT, None)
     for message_id, row in ledger.items():
         arm, facts = arms[row.arm], engagement.get(message_id, {})
         arm.recipients += 1
@@ -176,10 +175,10 @@ def campaign_results(*, campaign: Campaign, group: str | None = None) -> Campaig
         arm.revenue_each.append(float(sum(attributed, Decimal("0"))))
     listed = [arm for arm in arms.values() if arm.variant_id is not None or arm.recipients]
     variants = [a for a in listed if a.variant_id is not None]
-    holdout = arms[HOLDOUT]
+    base = next((a for a in variants if a.is_control), None)
     return CampaignResults(
         arms=listed,
-        against_control={a.name: arm_compare(arms[control], a) for a in variants if control and a.name != control},
+        against_control={a.name: arm_compare(base, a) for a in variants if base and a is not base},
         against_holdout={a.name: holdout_compare(holdout, a) for a in variants if holdout.recipients},
     )
 

@@ -4,6 +4,7 @@ from channels.auth import AuthMiddlewareStack
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import path
 
+from campaigns.consumers import CampaignProgressConsumer
 from tracking.consumers import LiveEventsConsumer, TrackConsumer
 
 websocket_urlpatterns = [
@@ -11,4 +12,8 @@ websocket_urlpatterns = [
     path("ws/track", TrackConsumer.as_asgi()),
     # A staff session: only from Tailor's own pages.
     path("ws/admin/events", AllowedHostsOriginValidator(AuthMiddlewareStack(LiveEventsConsumer.as_asgi()))),
+    path(
+        "ws/campaigns/<int:campaign_id>/progress",
+        AllowedHostsOriginValidator(AuthMiddlewareStack(CampaignProgressConsumer.as_asgi())),
+    ),
 ]
