@@ -26,7 +26,7 @@ from campaigns.models import (
 )
 from campaigns.results import campaign_results
 from campaigns.selectors import campaign_due_count, campaign_progress, campaign_progress_group
-from campaigns.sending.audience import campaign_plan
+from campaigns.sending.audience import campaign_plan, send_after_for
 from campaigns.sending.batches import batch_send
 from campaigns.sending.ledger import claims_recover
 from campaigns.templating.lint import subject_check
@@ -106,6 +106,7 @@ def campaign_send(*, campaign: Campaign) -> Campaign:
     if campaign.schedule_mode == ScheduleMode.AT and campaign.send_at > now:
         campaign.state = CampaignState.SCHEDULED
         campaign.save(update_fields=["state", "updated_at"])
+        transaction.on_commit(lambda: campaign_progress_publish(campaign=campaign))
         return campaign
     return campaign_start(campaign=campaign, now=now)
 
@@ -119,6 +120,7 @@ def campaign_start(*, campaign: Campaign, now) -> Campaign:
     campaign.left_out = dict(campaign_plan(campaign=campaign, now=now))
     campaign.state, campaign.planned_at, campaign.started_at = CampaignState.SENDING, now, now
     campaign.save(update_fields=["left_out", "state", "planned_at", "started_at", "updated_at"])
+    transaction.on_commit(lambda: campaign_progress_publish(campaign=campaign))
     transaction.on_commit(lambda: campaign_sending_schedule(campaign_id=campaign.pk))
     return campaign
 
@@ -137,7 +139,7 @@ def campaign_pause(*, campaign: Campaign) -> Campaign:
     if not changed:
         raise _transition_refused(campaign, "paused")
     campaign.refresh_from_db()
-    campaign_progress_publish(campaign=campaign)
+    transaction.on_commit(lambda: campaign_progress_publish(campaign=campaign))
     return campaign
 
 
@@ -146,6 +148,7 @@ def campaign_resume(*, campaign: Campaign) -> Campaign:
     if not changed:
         raise _transition_refused(campaign, "resumed")
     campaign.refresh_from_db()
+    transaction.on_commit(lambda: campaign_progress_publish(campaign=campaign))
     transaction.on_commit(lambda: campaign_sending_schedule(campaign_id=campaign.pk))
     return campaign
 
@@ -217,9 +220,15 @@ def campaign_winner_decide(*, campaign: Campaign) -> Decision:
     winner = campaign.variants.get(name=decision.winner)
     campaign.winner, campaign.winner_decision = winner, decision.reason
     campaign.save(update_fields=["winner", "winner_decision", "updated_at"])
-    Message.objects.filter(campaign=campaign, status=MessageStatus.WAITING).update(
-        status=MessageStatus.PLANNED, variant=winner
-    )
+    # The rest goes from now, not from when it was planned: quiet hours (and a local-time
+    # schedule) are asked again for this moment, where each of them is.
+    now, waiting = timezone.now(), Message.objects.filter(campaign=campaign, status=MessageStatus.WAITING)
+    for zone in set(waiting.values_list("customer__timezone", flat=True)):
+        waiting.filter(customer__timezone=zone).update(
+            status=MessageStatus.PLANNED, variant=winner,
+            send_after=send_after_for(campaign=campaign, timezone_name=zone, now=now),
+        )  # fmt: skip
+    transaction.on_commit(lambda: campaign_progress_publish(campaign=campaign))
     transaction.on_commit(lambda: campaign_sending_schedule(campaign_id=campaign.pk))
     return decision
 

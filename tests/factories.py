@@ -107,3 +107,36 @@ class EmailTemplateFactory(factory.django.DjangoModelFactory):
         "<html><body><p>Hello {{ customer.first_name }}</p>"
         '<p><a href="{{ links.unsubscribe }}">Unsubscribe</a> {{ shop.address }}</p></body></html>'
     )
+
+
+def _marketing_version():
+    """A new marketing template, saved through template_save: its first version."""
+    from campaigns.templating.services import template_save
+
+    return template_save(template=EmailTemplateFactory.build())
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    """A draft campaign of marketing email in general (no topic); `segments=[...]` sets its audience."""
+
+    class Meta:
+        model = "campaigns.Campaign"
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Campaign {n}")
+
+    @factory.post_generation
+    def segments(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.segments.set(extracted)
+
+
+class VariantFactory(factory.django.DjangoModelFactory):
+    """A variant of a campaign, sending a new marketing template's first version."""
+
+    class Meta:
+        model = "campaigns.Variant"
+
+    campaign = factory.SubFactory(CampaignFactory)
+    name = factory.Sequence(lambda n: f"variant-{n}")
+    template_version = factory.LazyFunction(_marketing_version)

@@ -98,6 +98,12 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+def send_after_for(*, campaign: Campaign, timezone_name: str, now: datetime) -> datetime | None:
+    """Not before when a row of the campaign may go to someone in this time zone, from `now`
+    (None: at once). A test's winner asks it again for the rows that waited for it."""
+    return _send_after(campaign, _zone(timezone_name), now)
+
+
 def campaign_plan(*, campaign: Campaign, now: datetime) -> Counter:
     """Write the campaign's ledger rows for its audience now; return {reason: people} left out."""
     audience = campaign_audience_ids(campaign=campaign)

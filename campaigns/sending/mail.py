@@ -101,7 +101,11 @@ def message_rendered_again(*, message: Message) -> RenderedEmail:
     topic = campaign.topic.slug if campaign and campaign.topic_id else None
     links = {message.customer_id: {"unsubscribe": unsubscribe_url(customer=message.customer, topic=topic),
                                    "view_in_browser": view_in_browser_url(message_id=message.pk)}}  # fmt: skip
-    context = {"id": campaign.pk, "name": campaign.name, "variant": message.variant.name} if campaign else {}
+    from campaigns.sending.batches import campaign_utm  # batches imports this module
+
+    # The campaign as the send gave it to the template (batches._prepared), utm_campaign included.
+    context = {"id": campaign.pk, "name": campaign.name, "utm_campaign": campaign_utm(campaign),
+               "variant": message.variant.name} if campaign else {}  # fmt: skip
     subject = message.variant.subject if message.variant_id else ""
     [rendered] = templates_render(version=message.template_version, customers=[message.customer],
                                   campaign=context, links=links, subject=subject)  # fmt: skip
