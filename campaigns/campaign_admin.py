@@ -39,7 +39,7 @@ from campaigns.models import (
     WinnerMetric,
 )
 from campaigns.results import HOLDOUT, Arm, CampaignResults, Comparison, campaign_results
-from campaigns.selectors import campaign_counts, campaign_progress
+from campaigns.selectors import campaign_counts, campaign_progress, campaign_waits_for_its_time
 from campaigns.services import campaign_cancel, campaign_check, campaign_pause, campaign_resume, campaign_send
 from consent.models import Topic
 from core.errors import TailorError
@@ -365,16 +365,13 @@ class CampaignAdmin(admin.ModelAdmin):
             )
             self.message_user(request, format_html("{} {}", lead, error_text(error)), messages.ERROR)
             return False
-        if campaign.state == CampaignState.SCHEDULED:
+        if campaign_waits_for_its_time(campaign=campaign, now=timezone.now()):
             when = f"{timezone.localtime(campaign.send_at):%Y-%m-%d %H:%M}"
             self.message_user(request, f"{prefix} is scheduled to send at {when}.", messages.SUCCESS)
             return True
-        counts = campaign_counts(campaign=campaign)
-        held, left = counts.get(MessageStatus.HELD_OUT, 0), sum(campaign.left_out.values())
-        to_send = sum(counts.values()) - held
         self.message_user(
-            request, f"{prefix} is sending to {to_send} {'person' if to_send == 1 else 'people'} "
-                     f"({held} held out, {left} left out at planning).", messages.SUCCESS,
+            request, f"{prefix} is starting: a worker plans its audience now (consent, frequency, the cap) "
+                     "and sends it; the progress box follows it.", messages.SUCCESS,
         )  # fmt: skip
         return True
 

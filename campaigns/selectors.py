@@ -2,7 +2,7 @@
 
 from django.db.models import Count, Q
 
-from campaigns.models import Campaign, Message, MessageStatus
+from campaigns.models import Campaign, Message, MessageStatus, ScheduleMode
 from core.errors import NotFound
 
 
@@ -58,3 +58,8 @@ def campaign_counts(*, campaign: Campaign) -> dict[str, int]:
 def campaign_due_count(*, campaign: Campaign, now) -> int:
     due = Q(send_after__isnull=True) | Q(send_after__lte=now)
     return Message.objects.filter(campaign=campaign, status=MessageStatus.PLANNED).filter(due).count()
+
+
+def campaign_waits_for_its_time(*, campaign: Campaign, now) -> bool:
+    """A campaign sent for a time still to come (the others start as soon as a worker can)."""
+    return campaign.schedule_mode == ScheduleMode.AT and campaign.send_at is not None and campaign.send_at > now

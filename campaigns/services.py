@@ -25,7 +25,12 @@ from campaigns.models import (
     Variant,
 )
 from campaigns.results import campaign_results
-from campaigns.selectors import campaign_due_count, campaign_progress, campaign_progress_group
+from campaigns.selectors import (
+    campaign_due_count,
+    campaign_progress,
+    campaign_progress_group,
+    campaign_waits_for_its_time,
+)
 from campaigns.sending.audience import campaign_plan, send_after_for
 from campaigns.sending.batches import batch_send
 from campaigns.sending.ledger import claims_recover
@@ -33,6 +38,13 @@ from campaigns.templating.lint import subject_check
 from core.errors import Conflict, ValidationError
 
 logger = logging.getLogger(__name__)
+
+
+def _tasks():
+    # tasks.py imports this module; the tasks are looked up when queued.
+    from campaigns import tasks
+
+    return tasks
 
 
 def transactional_email_send(
@@ -78,7 +90,7 @@ def campaign_check(*, campaign: Campaign) -> None:
     if not variants:
         problems.append("Add at least one variant with a template version.")
     if len(variants) > 1 and sum(v.is_control for v in variants) != 1:
-        problems.append("Mark exactly one variant as control: results and winners are measured against it.")
+        problems.append("Mark one variant as control: results and winners are measured against it.")
     if campaign.experiment_mode == ExperimentMode.TEST_THEN_WINNER and len(variants) < 2:
         problems.append("A test-then-winner campaign needs at least two variants.")
     if any(v.template_version.kind != MessageKind.MARKETING for v in variants):
@@ -103,12 +115,14 @@ def campaign_send(*, campaign: Campaign) -> Campaign:
         raise _transition_refused(campaign, "sent")
     campaign_check(campaign=campaign)
     now = timezone.now()
-    if campaign.schedule_mode == ScheduleMode.AT and campaign.send_at > now:
-        campaign.state = CampaignState.SCHEDULED
-        campaign.save(update_fields=["state", "updated_at"])
-        transaction.on_commit(lambda: campaign_progress_publish(campaign=campaign))
-        return campaign
-    return campaign_start(campaign=campaign, now=now)
+    campaign.state = CampaignState.SCHEDULED
+    campaign.save(update_fields=["state", "updated_at"])
+    transaction.on_commit(lambda: campaign_progress_publish(campaign=campaign))
+    if not campaign_waits_for_its_time(campaign=campaign, now=now):
+        # Planning reads the whole audience: a worker does it, not the request that asked.
+        transaction.on_commit(lambda: _tasks().campaign_start_task.delay(campaign.pk))
+    return campaign
+
 
 
 @transaction.atomic
@@ -127,10 +141,8 @@ def campaign_start(*, campaign: Campaign, now) -> Campaign:
 
 def campaign_sending_schedule(*, campaign_id: int, countdown: float = 0) -> None:
     """Queue the campaign's senders: a few tasks, each sending batches until none is due."""
-    from campaigns.tasks import campaign_send_task
-
     for _ in range(settings.CAMPAIGN_SEND_CONCURRENCY):
-        campaign_send_task.apply_async(args=[campaign_id], countdown=countdown)
+        _tasks().campaign_send_task.apply_async(args=[campaign_id], countdown=countdown)
 
 
 def campaign_pause(*, campaign: Campaign) -> Campaign:
@@ -238,8 +250,9 @@ def campaigns_due_run(*, now=None) -> None:
     workers, decide winners whose test time is over, and queue senders for campaigns with
     rows due (a deferred row's time came, or a task was lost)."""
     now = now or timezone.now()
-    for campaign in Campaign.objects.filter(state=CampaignState.SCHEDULED, send_at__lte=now):
-        campaign_start(campaign=campaign, now=now)
+    for campaign in Campaign.objects.filter(state=CampaignState.SCHEDULED):
+        if not campaign_waits_for_its_time(campaign=campaign, now=now):  # its time came, or its start task was lost
+            campaign_start(campaign=campaign, now=now)
     claims_recover()
     sending = Campaign.objects.filter(state=CampaignState.SENDING)
     for campaign in sending.filter(experiment_mode=ExperimentMode.TEST_THEN_WINNER, winner__isnull=True):

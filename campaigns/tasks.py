@@ -1,7 +1,14 @@
 from celery import shared_task
+from django.utils import timezone
 
 from campaigns import services
+from campaigns.selectors import campaign_get
 from campaigns.sending.batches import TransientSendError
+
+
+@shared_task
+def campaign_start_task(campaign_id: int) -> None:
+    services.campaign_start(campaign=campaign_get(campaign_id=campaign_id), now=timezone.now())
 
 
 @shared_task(bind=True, max_retries=12)

@@ -425,11 +425,11 @@ def subject_export_document(*, customer: Customer) -> dict:
 
 def email_withdrawals_since(*, customer_ids, since: datetime) -> dict[int, datetime]:
     """When each of these customers first withdrew marketing email (all of it or a topic)
-    since `since`: the unsubscribes a campaign's results count."""
+    since `since`: the unsubscribes a campaign's results count (not erasures, not complaints)."""
     withdrawals = ConsentRecord.objects.filter(
         customer_id__in=customer_ids, purpose=Purpose.EMAIL_MARKETING, decision=Decision.WITHDRAWN,
         recorded_at__gte=since,
-    ).exclude(source=ConsentSource.ERASURE)  # fmt: skip
+    ).exclude(source__in=[ConsentSource.ERASURE, ConsentSource.ESP_COMPLAINT])  # complaints are counted as such
     first: dict[int, datetime] = {}
     for customer_id, at in withdrawals.order_by("recorded_at").values_list("customer_id", "recorded_at"):
         first.setdefault(customer_id, at)

@@ -50,7 +50,7 @@ def _marketing_sent(customer_ids: list[int], since: datetime) -> tuple[dict[int,
     return counts, last
 
 
-def _over_frequency(customer_ids: list[int], now: datetime) -> dict[int, str]:
+def frequency_over(*, customer_ids: list[int], now: datetime) -> dict[int, str]:
     """Who would get more marketing email than they chose, or than the shop's cap allows."""
     cap, window = settings.MARKETING_CAP_MESSAGES, timedelta(days=settings.MARKETING_CAP_DAYS)
     longest = max([window, *FREQUENCY_GAPS.values()])
@@ -115,7 +115,7 @@ def campaign_plan(*, campaign: Campaign, now: datetime) -> Counter:
         chunk = audience[start : start + PLAN_CHUNK]
         refused = email_refusals(customers=Customer.objects.filter(pk__in=chunk), topic=topic)
         allowed = [c for c in chunk if c not in refused]
-        over = _over_frequency(allowed, now)
+        over = frequency_over(customer_ids=allowed, now=now)
         left_out.update(refused.values())
         left_out.update(over.values())
         zones = dict(Customer.objects.filter(pk__in=allowed).values_list("pk", "timezone"))

@@ -21,18 +21,19 @@ from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.conf import settings
 from django.core.mail import get_connection
 from django.utils import timezone
-from django.utils.text import slugify
 
 from campaigns.models import Campaign, CampaignState, Message
+from campaigns.sending.audience import frequency_over
 from campaigns.sending.ledger import (
     batch_claim,
     claim_release,
     message_mark_failed,
     message_mark_in_doubt,
     message_mark_sent,
+    messages_register,
     messages_skip,
 )
-from campaigns.sending.mail import Outgoing, outgoing_build, view_in_browser_url
+from campaigns.sending.mail import Outgoing, campaign_utm, outgoing_build, view_in_browser_url
 from campaigns.templating.selectors import templates_render
 from consent.models import Purpose
 from consent.selectors import customers_consenting, customers_emailable, unsubscribe_url
@@ -132,14 +133,10 @@ def _prepared(campaign: Campaign, rows: list[Message], trackable: set[int]) -> t
     return [built[row.pk] for row in rows if row.pk in built], failed
 
 
-def campaign_utm(campaign: Campaign) -> str:
-    return slugify(campaign.name)[:60] or f"campaign-{campaign.pk}"
-
-
 def _messages_prepare(rows: list[Message]) -> None:
     """Register what each row will send (subject, links, consent's say on personalization)
     before the first ESP call: a click can only redirect to a link registered here."""
-    Message.objects.bulk_update(rows, ["subject", "links", "personalized", "template_version"], batch_size=500)
+    messages_register(rows=rows)
 
 
 def _throttle() -> None:
@@ -163,10 +160,15 @@ def batch_send(*, campaign: Campaign, size: int | None = None) -> BatchOutcome:
     try:
         rows = _rows(ids)
         emailable, trackable = _allowed_now(campaign, rows)
+        # Another campaign may have reached them since this one was planned: their own
+        # frequency and the shop's cap are asked again too.
+        over = frequency_over(customer_ids=[row.customer_id for row in rows], now=now)
         refused = [row.pk for row in rows if row.customer_id not in emailable]
+        crowded = [row.pk for row in rows if row.customer_id in emailable and row.customer_id in over]
         messages_skip(message_ids=refused, reason="consent, suppression or a pause since planning")
-        outcome.skipped = len(refused)
-        rows = [row for row in rows if row.customer_id in emailable]
+        messages_skip(message_ids=crowded, reason="over their frequency or the cap since planning")
+        outcome.skipped = len(refused) + len(crowded)
+        rows = [row for row in rows if row.customer_id in emailable and row.customer_id not in over]
         outgoing, failed = _prepared(campaign, rows, trackable)
         _messages_prepare(rows)
         for row in failed:

@@ -19,6 +19,7 @@ dead when it is older than CLAIM_TIMEOUT.
 """
 
 import hashlib
+import json
 import secrets
 from datetime import datetime, timedelta
 
@@ -69,19 +70,39 @@ def batch_claim(*, campaign_id: int, size: int, now: datetime) -> tuple[str, lis
         )
         ids = list(due)
         if ids:
-            rows = [Message(pk=pk, claim=claim, claim_order=i, claimed_at=now, status=MessageStatus.CLAIMED)
-                    for i, pk in enumerate(ids)]  # fmt: skip
-            Message.objects.bulk_update(rows, ["claim", "claim_order", "claimed_at", "status"])
+            _claimed_mark(ids, claim, now)
     if not ids:
         claim_unlock(claim)
     return claim, ids
 
 
+def _claimed_mark(ids: list[int], claim: str, now: datetime) -> None:
+    """The rows claimed, numbered in the order of `ids`: one statement on Postgres (a
+    bulk_update's CASE per row and field costs more Python than the send itself)."""
+    if not _on_postgres():
+        rows = [Message(pk=pk, claim=claim, claim_order=i, claimed_at=now, status=MessageStatus.CLAIMED)
+                for i, pk in enumerate(ids)]  # fmt: skip
+        Message.objects.bulk_update(rows, ["claim", "claim_order", "claimed_at", "status"])
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Message._meta.db_table} m SET claim = %s, claimed_at = %s, status = %s, claim_order = o.n - 1"
+            " FROM unnest(%s::bigint[]) WITH ORDINALITY AS o(id, n) WHERE m.id = o.id",
+            [claim, now, MessageStatus.CLAIMED, ids],
+        )
+
+
 def message_mark_sent(*, message_id: int, esp_message_id: str, now: datetime) -> None:
-    """Committed at once, before the next ESP call: the ledger says what the ESP has."""
-    Message.objects.filter(pk=message_id, status=MessageStatus.CLAIMED).update(
-        status=MessageStatus.SENT, esp_message_id=esp_message_id[:255], sent_at=now
-    )
+    """Committed at once, before the next ESP call: the ledger says what the ESP has.
+    The ORM's statement, written out: it runs once per message sent, and building it
+    cost more CPU than the ESP call."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Message._meta.db_table} SET status = %s, esp_message_id = %s, sent_at = %s"
+            " WHERE id = %s AND status = %s",
+            [MessageStatus.SENT, esp_message_id[:255], connection.ops.adapt_datetimefield_value(now), message_id,
+             MessageStatus.CLAIMED],
+        )  # fmt: skip
 
 
 def message_mark_failed(*, message_id: int, reason: str) -> None:
@@ -94,6 +115,23 @@ def message_mark_in_doubt(*, message_id: int, reason: str) -> None:
     Message.objects.filter(pk=message_id, status=MessageStatus.CLAIMED).update(
         status=MessageStatus.IN_DOUBT, failure=reason[:2000]
     )
+
+
+def messages_register(*, rows: list[Message]) -> None:
+    """What each claimed row will send (subject, links, personalized, template version), saved."""
+    if not _on_postgres() or not rows:
+        Message.objects.bulk_update(rows, ["subject", "links", "personalized", "template_version"], batch_size=500)
+        return
+    # bulk_update's statement, without its CASE per row and field (more Python than the render).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Message._meta.db_table} m SET subject = v.subject, links = v.links::jsonb,"
+            " personalized = v.personalized, template_version_id = v.template_version_id"
+            " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::boolean[], %s::bigint[])"
+            " AS v(id, subject, links, personalized, template_version_id) WHERE m.id = v.id",
+            [[row.pk for row in rows], [row.subject for row in rows], [json.dumps(row.links) for row in rows],
+             [row.personalized for row in rows], [row.template_version_id for row in rows]],
+        )  # fmt: skip
 
 
 def messages_skip(*, message_ids: list[int], reason: str) -> None:

@@ -10,6 +10,7 @@ from html import unescape
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.utils.text import slugify
 
 from campaigns.models import Campaign, Message, MessageStatus
 from campaigns.selectors import message_get
@@ -23,6 +24,11 @@ _HREF = re.compile(r"""(<a\b[^>]*?\shref\s*=\s*)(["'])(https?://[^"']+)\2""", re
 _BODY_CLOSE = re.compile(r"</body\s*>", re.I)
 VIEW_LINK_MAX_AGE = timedelta(days=400)
 _PIXEL = '<img src="{}" width="1" height="1" alt="" style="display:block;border:0;width:1px;height:1px">'
+
+
+def campaign_utm(campaign: Campaign) -> str:
+    """The campaign's name as product links tag it (utm_campaign)."""
+    return slugify(campaign.name)[:60] or f"campaign-{campaign.pk}"
 
 
 def view_in_browser_url(*, message_id: int) -> str:
@@ -101,8 +107,6 @@ def message_rendered_again(*, message: Message) -> RenderedEmail:
     topic = campaign.topic.slug if campaign and campaign.topic_id else None
     links = {message.customer_id: {"unsubscribe": unsubscribe_url(customer=message.customer, topic=topic),
                                    "view_in_browser": view_in_browser_url(message_id=message.pk)}}  # fmt: skip
-    from campaigns.sending.batches import campaign_utm  # batches imports this module
-
     # The campaign as the send gave it to the template (batches._prepared), utm_campaign included.
     context = {"id": campaign.pk, "name": campaign.name, "utm_campaign": campaign_utm(campaign),
                "variant": message.variant.name} if campaign else {}  # fmt: skip
@@ -116,6 +120,8 @@ def message_in_browser(*, token: str) -> RenderedEmail:
     """The sent message a "view in browser" token names, rendered again; NotFound otherwise."""
     payload = token_read(scope="view", token=token, max_age=VIEW_LINK_MAX_AGE)
     message = message_get(message_id=payload.get("m")) if isinstance(payload.get("m"), int) else None
-    if message is None or message.template_version_id is None or message.status != MessageStatus.SENT:
+    # In doubt too: the ESP may well have delivered it.
+    shown = (MessageStatus.SENT, MessageStatus.IN_DOUBT)
+    if message is None or message.template_version_id is None or message.status not in shown:
         raise NotFound("This message cannot be shown.")
     return message_rendered_again(message=message)

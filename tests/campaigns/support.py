@@ -123,10 +123,13 @@ def send(campaign: Campaign) -> Campaign:
 
 
 def plan(campaign: Campaign) -> Callable[[], None]:
-    """campaign_send with its senders held back: the audience is planned into the ledger and
-    nothing is sent. Calling what it returns runs the senders it queued."""
-    with TestCase.captureOnCommitCallbacks() as queued:
+    """campaign_send, then its start (the planning a worker does), with the senders held
+    back: the audience is planned into the ledger and nothing is sent. Calling what it
+    returns runs the senders it queued."""
+    with TestCase.captureOnCommitCallbacks():  # the start task, run by hand below
         services.campaign_send(campaign=campaign)
+    with TestCase.captureOnCommitCallbacks() as queued:
+        services.campaign_start(campaign=campaign, now=timezone.now())
 
     def senders_run() -> None:
         with TestCase.captureOnCommitCallbacks(execute=True):

@@ -17,7 +17,7 @@ from django.utils.html import escape
 
 from campaigns.campaign_admin import EN_DASH, MINUS
 from campaigns.models import Campaign, CampaignState, Message, MessageKind, MessageStatus, Variant
-from campaigns.services import campaign_send
+from campaigns.services import campaign_send, campaign_start
 from consent.models import ConsentSource, Purpose
 from consent.services import consent_grant, consent_withdraw
 from tests.factories import CustomerFactory, EventFactory, SegmentFactory, SegmentMembershipFactory
@@ -78,11 +78,18 @@ def draft(segment, version, *, variants=("A", "B"), **fields) -> Campaign:
 
 
 def planned(campaign: Campaign, django_capture_on_commit_callbacks) -> Campaign:
-    """Sent, with its senders held back: sending, its rows planned, none sent."""
+    """Sent and started (the planning a worker does), with its senders held back: sending,
+    its rows planned, none sent."""
     with django_capture_on_commit_callbacks(execute=False):
         campaign_send(campaign=campaign)
+        campaign_start(campaign=campaign, now=timezone.now())
     campaign.refresh_from_db()
     return campaign
+
+
+def campaign_left_out(campaign: Campaign) -> dict:
+    campaign.refresh_from_db()
+    return campaign.left_out
 
 
 def shown_messages(response) -> list[str]:
@@ -270,7 +277,7 @@ def test_a_drafts_page_says_what_it_still_needs_before_it_can_be_sent(admin_clie
 
     assert "Before it can be sent:" in html
     for problem in ("Choose at least one segment as the audience.",
-                    "Mark exactly one variant as control: results and winners are measured against it.",
+                    "Mark one variant as control: results and winners are measured against it.",
                     "Give the time to send at (send_at)."):  # fmt: skip
         assert f"<li>{problem}</li>" in html
     assert 'name="_send"' in html
@@ -292,10 +299,13 @@ def test_save_and_send_sends_to_the_segment_and_shows_how_many(admin_client, seg
     campaign = Campaign.objects.get(name="Spring sale")
     assert response.status_code == 302
     assert response["Location"] == change_url(campaign)
-    held = Message.objects.filter(campaign=campaign, status=MessageStatus.HELD_OUT).count()
     assert shown_messages(response) == [
-        f"“Spring sale” was saved and is sending to {6 - held} people ({held} held out, 1 left out at planning)."
+        "“Spring sale” was saved and is starting: a worker plans its audience now (consent, frequency, the cap) "
+        "and sends it; the progress box follows it."
     ]
+    held = Message.objects.filter(campaign=campaign, status=MessageStatus.HELD_OUT).count()
+    assert Message.objects.filter(campaign=campaign, status=MessageStatus.SENT).count() == 6 - held
+    assert campaign_left_out(campaign) == {"no_consent": 1}
     campaign.refresh_from_db()
     assert campaign.state == CampaignState.SENT  # the senders ran on commit (tasks are eager here)
     assert campaign.left_out == {"no_consent": 1}
@@ -470,9 +480,14 @@ def test_the_changelist_actions_call_the_services_and_say_what_each_campaign_did
 
     found = shown_messages(response)
     assert "“Broken” cannot be sent: <ul><li>Add at least one variant with a template version.</li></ul>" in found
-    assert "“Ready” is sending to 6 people (0 held out, 0 left out at planning)." in found
+    assert (
+        "“Ready” is starting: a worker plans its audience now (consent, frequency, the cap) and sends it; "
+        "the progress box follows it."
+    ) in found
     ready.refresh_from_db()
-    assert ready.state == CampaignState.SENDING
+    assert ready.state == CampaignState.SCHEDULED  # until a worker starts it
+    with django_capture_on_commit_callbacks(execute=False):
+        campaign_start(campaign=ready, now=timezone.now())
 
     response = admin_client.post(
         CHANGELIST, {"action": "pause_selected", "_selected_action": [ready.pk, broken.pk]}, follow=True

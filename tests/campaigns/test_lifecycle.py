@@ -268,7 +268,7 @@ def a_subject_that_does_not_parse():
     [
         (no_segment, "Choose at least one segment as the audience."),
         (no_variant, "Add at least one variant with a template version."),
-        (two_variants_and_no_control, "Mark exactly one variant as control: results and winners are measured"),
+        (two_variants_and_no_control, "Mark one variant as control: results and winners are measured"),
         (transactional_template, "Campaigns send marketing templates only"),
         (one_variant_to_test, "A test-then-winner campaign needs at least two variants."),
         (at_no_time, "Give the time to send at (send_at)."),
