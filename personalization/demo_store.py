@@ -14,6 +14,7 @@ store, event for event.
 import json
 import math
 import random
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -142,6 +143,13 @@ class DemoStore:
         self.by_category = {c: [p for p in self.catalog if p.category == c] for c, _, _ in self.categories}
         self.people = self._people()
         self._order_number = 0
+        # Sessions are scaled to give the configured number of events; the future the
+        # ground truth plants goes on at the same pace as the past.
+        self.session_scale = self.config.events / EVENTS_PER_SESSION / max(sum(self._exposure()), 1e-9)
+
+    def _exposure(self) -> list[float]:
+        """Each person's expected sessions over their active days, before scaling."""
+        return [p.sessions_per_week * (p.active_until - p.active_from).days / 7 for p in self.people]
 
     # --- catalog and people ---------------------------------------------------
 
@@ -244,10 +252,8 @@ class DemoStore:
     def simulate(self) -> None:
         """Fill each person's events. Sessions are shared out so that the store
         has about the configured number of events."""
-        exposure = [p.sessions_per_week * (p.active_until - p.active_from).days / 7 for p in self.people]
-        scale = self.config.events / EVENTS_PER_SESSION / max(sum(exposure), 1e-9)
-        for person, weight in zip(self.people, exposure, strict=True):
-            sessions = self._poisson(weight * scale)
+        for person, weight in zip(self.people, self._exposure(), strict=True):
+            sessions = self._poisson(weight * self.session_scale)
             if person.lifecycle == "new":
                 sessions = max(sessions, 1)
             starts = sorted(self._session_start(person) for _ in range(sessions))
@@ -354,7 +360,8 @@ class DemoStore:
         customers = {}
         for person in self.people:
             still_active = person.active_until >= self.config.until
-            sessions = person.sessions_per_week * HORIZON_DAYS / 7 if still_active else 0.0
+            weekly = person.sessions_per_week * self.session_scale
+            sessions = weekly * HORIZON_DAYS / 7 if still_active else 0.0
             order_chance_per_session = person.buyer * 0.45  # about how often a session fills a cart
             probability = 1 - math.exp(-sessions * order_chance_per_session)
             customers[person.external_id] = {
@@ -467,3 +474,31 @@ def demo_store_seed(*, config: DemoConfig, ground_truth_path: Path) -> DemoSeede
         events_duplicate=duplicates,
         ground_truth_path=str(ground_truth_path),
     )
+
+
+@dataclass(frozen=True)
+class DemoCaughtUp:
+    events_processed: int
+    versions: list  # the model versions trained, in order (recommender, purchase, churn)
+    seconds: float
+
+
+def demo_store_catch_up() -> DemoCaughtUp:
+    """Fold waiting events into profiles, traits and segments and train the models, as a
+    worker would over time (in embedded mode none runs to do it). Nothing waiting: nothing done."""
+    from personalization.models import ModelKind
+    from personalization.propensity.training import propensity_train
+    from personalization.recommendations.training import recommender_train
+    from personalization.segments.services import segments_refresh_all
+    from personalization.services.traits import traits_recompute
+    from tracking.services import events_process
+
+    started = time.monotonic()
+    processed = events_process()
+    versions = []
+    if processed:
+        traits_recompute()
+        segments_refresh_all()
+        events_process()  # the segments' entry events
+        versions = [recommender_train(), *(propensity_train(kind=k) for k in (ModelKind.PURCHASE, ModelKind.CHURN))]
+    return DemoCaughtUp(events_processed=processed, versions=versions, seconds=time.monotonic() - started)

@@ -180,10 +180,15 @@ def _booster(version: ModelVersion):
     return booster
 
 
-def scores_write(*, kind: str, now: datetime | None = None, customer_ids=None) -> int:
-    """Score customers (all, or some) 0-100 with the active version of `kind`; return how many."""
+def version_predict(version: ModelVersion, matrix: np.ndarray) -> np.ndarray:
+    """The probabilities a trained version gives to rows of features (FEATURES' columns)."""
     from xgboost import DMatrix
 
+    return _booster(version).predict(DMatrix(matrix))
+
+
+def scores_write(*, kind: str, now: datetime | None = None, customer_ids=None) -> int:
+    """Score customers (all, or some) 0-100 with the active version of `kind`; return how many."""
     from personalization.recommendations.interactions import personalizable
 
     # A score is learned from behavior: whoever may no longer be personalized loses it.
@@ -199,7 +204,7 @@ def scores_write(*, kind: str, now: datetime | None = None, customer_ids=None) -
     ids, matrix, _ = dataset(TARGETS[kind], ids, matrix, np.zeros(len(ids)))
     if not ids:
         return 0
-    probabilities = _booster(version).predict(DMatrix(matrix))
+    probabilities = version_predict(version, matrix)
     rows = [CustomerScore(customer_id=c, kind=kind, score=round(float(p) * 100), model_version=version, computed_at=now)
             for c, p in zip(ids, probabilities, strict=True)]  # fmt: skip
     CustomerScore.objects.bulk_create(

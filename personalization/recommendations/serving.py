@@ -122,18 +122,37 @@ def _ranked_by_model(customer: Customer, version_id: int) -> list[tuple[str, flo
     return [(str(trained.skus[i]), float(scores[i])) for i in best if np.isfinite(scores[i])]
 
 
-def _popular(*, categories: list[str] | None = None, since=None) -> list[tuple[str, float]]:
-    """Products by how much people engaged with them (in some categories, or recently)."""
+def _popular(*, since=None) -> list[tuple[str, float]]:
+    """Products by how many times people engaged with them (in 30 days, or since `since`)."""
     from tracking.models import Event
 
     events = Event.objects.filter(type__in=WEIGHTS, product__isnull=False)
-    events = events.filter(occurred_at__gte=since) if since else events.filter(
-        occurred_at__gte=timezone.now() - timedelta(days=30)
-    )  # fmt: skip
-    if categories:
-        events = events.filter(product__category__in=categories)
+    events = events.filter(occurred_at__gte=since or timezone.now() - timedelta(days=30))
     counts = events.values("product_id").annotate(n=Count("id")).order_by("-n")[:CANDIDATES]
     return [(row["product_id"], float(row["n"])) for row in counts]
+
+
+def _popular_by_category() -> dict[str, list[tuple[str, float]]]:
+    """Each category's popular products (30 days), from one query: "popular in their favorite
+    categories" is then a merge of a few lists, not a query per set of favorites."""
+    from tracking.models import Event
+
+    events = Event.objects.filter(type__in=WEIGHTS, product__isnull=False,
+                                  occurred_at__gte=timezone.now() - timedelta(days=30))  # fmt: skip
+    counts = events.values("product_id", "product__category").annotate(n=Count("id")).order_by("-n")
+    by_category: dict[str, list[tuple[str, float]]] = {}
+    for row in counts:
+        listed = by_category.setdefault(row["product__category"] or "", [])
+        if len(listed) < CANDIDATES:
+            listed.append((row["product_id"], float(row["n"])))
+    return by_category
+
+
+def _popular_in(categories: list[str]) -> list[tuple[str, float]]:
+    """The most popular products of these categories together: their lists merged."""
+    by_category = _cached("popular-by-category", _popular_by_category)
+    merged = [item for category in set(categories) for item in by_category.get(category, [])]
+    return sorted(merged, key=lambda item: (-item[1], item[0]))[:CANDIDATES]
 
 
 def _cold_start(
@@ -144,9 +163,7 @@ def _cold_start(
     if personal and favorites is None:
         favorites = Traits.objects.filter(customer=customer).values_list("favorite_categories", flat=True).first()
     if personal and favorites:
-        # Hashed: category names may hold spaces and be long, which cache keys may not.
-        named = _hashed("|".join(favorites))
-        ranked = _cached(f"popular-cat:{named}", lambda: _popular(categories=favorites))
+        ranked = _popular_in(favorites)
         if ranked:
             return Source.VIEWED_CATEGORIES, ranked
     trending = _cached("trending", lambda: _popular(since=timezone.now() - TRENDING_WINDOW))
@@ -298,6 +315,19 @@ def recommendation_candidates_many(*, customers: list[Customer], personal_ids: s
     return {
         customer_id: Candidates(source, ranked, version, products, bought[customer_id])
         for customer_id, (source, ranked, version, _) in lists.items()
+    }
+
+
+def model_candidates_many(*, customers: list[Customer], version_id: int) -> dict[int, Candidates]:
+    """What one version of the model ranks for each of `customers` it can rank (those with
+    product events it knows), whatever the version's status and past the cache: for judging
+    a version apart from what is served. Consent is the caller's to check."""
+    ranked = {customer.pk: found for customer in customers if (found := _ranked_by_model(customer, version_id))}
+    products = Product.objects.in_bulk(list({sku for found in ranked.values() for sku, _ in found}), field_name="sku")
+    bought = _bought_by(list(ranked))
+    return {
+        customer_id: Candidates(Source.MODEL, found, version_id, products, bought[customer_id])
+        for customer_id, found in ranked.items()
     }
 
 

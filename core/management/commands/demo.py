@@ -50,26 +50,14 @@ class Command(BaseCommand):
         """Fold the demo's events into profiles, traits and segments and train the models
         before serving, so that the first page shows them (in embedded mode no worker runs
         to do it later)."""
-        from personalization.models import ModelKind
-        from personalization.propensity.training import propensity_train
-        from personalization.recommendations.training import recommender_train
-        from personalization.segments.services import segments_refresh_all
-        from personalization.services.traits import traits_recompute
-        from tracking.services import events_process
+        from personalization.demo_store import demo_store_catch_up
 
-        started = time.monotonic()
-        processed = events_process()
-        if processed:
-            traits_recompute()
-            segments_refresh_all()
-            events_process()  # the segments' entry events
-            for version in (
-                recommender_train(),
-                *(propensity_train(kind=k) for k in (ModelKind.PURCHASE, ModelKind.CHURN)),
-            ):
-                self.stdout.write(f"{version}: {version.get_status_display()}. {version.decision}")
-            self.stdout.write(f"Processed {processed} events into profiles, traits and segments "
-                              f"in {time.monotonic() - started:.0f} s.")  # fmt: skip
+        caught_up = demo_store_catch_up()
+        for version in caught_up.versions:
+            self.stdout.write(f"{version}: {version.get_status_display()}. {version.decision}")
+        if caught_up.events_processed:
+            self.stdout.write(f"Processed {caught_up.events_processed} events into profiles, traits and segments "
+                              f"in {caught_up.seconds:.0f} s.")  # fmt: skip
 
     def _password_file(self):
         return settings.VAR_DIR / "demo" / "admin-password"
