@@ -124,7 +124,6 @@ def campaign_send(*, campaign: Campaign) -> Campaign:
     return campaign
 
 
-
 @transaction.atomic
 def campaign_start(*, campaign: Campaign, now) -> Campaign:
     """Plan the audience into the ledger and start sending (on commit)."""

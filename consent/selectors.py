@@ -427,7 +427,9 @@ def email_withdrawals_since(*, customer_ids, since: datetime) -> dict[int, datet
     """When each of these customers first withdrew marketing email (all of it or a topic)
     since `since`: the unsubscribes a campaign's results count (not erasures, not complaints)."""
     withdrawals = ConsentRecord.objects.filter(
-        customer_id__in=customer_ids, purpose=Purpose.EMAIL_MARKETING, decision=Decision.WITHDRAWN,
+        customer_id__in=customer_ids,
+        purpose=Purpose.EMAIL_MARKETING,
+        decision=Decision.WITHDRAWN,
         recorded_at__gte=since,
     ).exclude(source__in=[ConsentSource.ERASURE, ConsentSource.ESP_COMPLAINT])  # complaints are counted as such
     first: dict[int, datetime] = {}
