@@ -10,7 +10,7 @@ class AnymailTestBackend(EmailBackend):
 
     The test backend keeps every message in `mail.outbox` and finds the one it sends with
     `outbox.index(message)`: for a worker sending 50,000 messages that is a scan of the list
-    per send (quadratic: one process falls from 4,900 to 1,900 messages/s over 30,000) and
+    per send (quadratic: 3,700 messages/s over the first 5,000, 1,900 over 30,000) and
     the whole campaign in memory, which no ESP's backend does. Emptied after each call here.
     """
 
