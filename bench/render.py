@@ -16,7 +16,9 @@ scores, recommendations (ranked and cached, or read from Redis) and past orders 
   - in one process, the recommendation cache cold (the first pass) and warm (the second);
   - in two processes splitting the customers, as two Celery workers would, cold and warm.
 
-Prints messages/s, latency per message and per batch, and each process's peak RSS. The
+Prints messages/s, latency per batch and for one recipient alone, each process's peak RSS,
+and the CPU each message took (the worker's and its Postgres backend's, from /proc), which
+says what two free cores would do when the machine is shared. The
 ceiling, in the same run and the same processes: python-liquid rendering the same parsed
 parts (subject, preheader, HTML, text) with the same data already in memory (no database,
 no Redis); and, to show where the rest goes, Tailor's whole step for one recipient on that

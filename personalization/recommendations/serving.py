@@ -33,6 +33,7 @@ from personalization.recommendations.training import TrainedModel, als_new
 CANDIDATES = 100  # ranked and cached per customer; filters pick from these
 LIST_TTL = 24 * 3600
 FILTERED_TTL = 300
+SHARED_TTL = 300  # the cold-start lists everyone shares
 TRENDING_WINDOW = timedelta(hours=24)
 CACHE_PREFIX = "recs:"  # lists shared by everyone, and the generation of customers' lists
 GENERATION_KEY = f"{CACHE_PREFIX}generation"
@@ -148,28 +149,29 @@ def _popular_by_category() -> dict[str, list[tuple[str, float]]]:
     return by_category
 
 
-def _popular_in(categories: list[str]) -> list[tuple[str, float]]:
+def _popular_in(categories: list[str], by_category: dict | None = None) -> list[tuple[str, float]]:
     """The most popular products of these categories together: their lists merged."""
-    by_category = _cached("popular-by-category", _popular_by_category)
+    by_category = _cached("popular-by-category", _popular_by_category) if by_category is None else by_category
     merged = [item for category in set(categories) for item in by_category.get(category, [])]
     return sorted(merged, key=lambda item: (-item[1], item[0]))[:CANDIDATES]
 
 
 def _cold_start(
-    customer: Customer, *, personal: bool, favorites: list[str] | None = None
+    customer: Customer, *, personal: bool, favorites: list[str] | None = None, shared: "_SharedLists | None" = None
 ) -> tuple[str, list[tuple[str, float]]]:
     """Popular in their favorite categories (if their consent allows personalization), else
-    trending in the last 24 hours, else popular overall."""
+    trending in the last 24 hours, else popular overall. A batch passes the lists it shares."""
     if personal and favorites is None:
         favorites = Traits.objects.filter(customer=customer).values_list("favorite_categories", flat=True).first()
     if personal and favorites:
-        ranked = _popular_in(favorites)
+        ranked = shared.popular_in(favorites) if shared is not None else _popular_in(favorites)
         if ranked:
             return Source.VIEWED_CATEGORIES, ranked
-    trending = _cached("trending", lambda: _popular(since=timezone.now() - TRENDING_WINDOW))
+    read = shared.get if shared is not None else _cached
+    trending = read("trending", lambda: _popular(since=timezone.now() - TRENDING_WINDOW))
     if trending:
         return Source.TRENDING, trending
-    return Source.POPULAR, _cached("popular", _popular)
+    return Source.POPULAR, read("popular", _popular)
 
 
 def _hashed(text: str) -> str:
@@ -177,8 +179,36 @@ def _hashed(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _shared_key(name: str) -> str:
+    return f"{CACHE_PREFIX}shared:{name}"
+
+
 def _cached(name: str, compute):
-    return cache.get_or_set(f"{CACHE_PREFIX}shared:{name}", compute, timeout=300)
+    return cache.get_or_set(_shared_key(name), compute, timeout=SHARED_TTL)
+
+
+class _SharedLists:
+    """The cold-start lists one batch shares, read from the cache in one round trip (one
+    missing is computed and cached as `_cached` does), and each set of favorite categories
+    merged once: what `_cold_start` reads, without a round trip per customer."""
+
+    NAMES = ("popular-by-category", "trending", "popular")
+
+    def __init__(self):
+        found = cache.get_many([_shared_key(name) for name in self.NAMES])
+        self._lists = {name: found[_shared_key(name)] for name in self.NAMES if _shared_key(name) in found}
+        self._merged: dict[frozenset[str], list[tuple[str, float]]] = {}
+
+    def get(self, name: str, compute):
+        if name not in self._lists:
+            self._lists[name] = _cached(name, compute)
+        return self._lists[name]
+
+    def popular_in(self, categories: list[str]) -> list[tuple[str, float]]:
+        named = frozenset(categories)  # _popular_in merges a set: the order of favorites does not matter
+        if named not in self._merged:
+            self._merged[named] = _popular_in(categories, self.get("popular-by-category", _popular_by_category))
+        return self._merged[named]
 
 
 def _list_keys(customer_ids) -> dict[str, int]:
@@ -198,7 +228,15 @@ def _ranked(customer: Customer, *, personal: bool | None = None, favorites: list
 
 
 def _rank_and_cache(key: str, customer: Customer, personal: bool | None, favorites: list[str] | None, active=None):
-    version, _ = active or model_active()  # a batch asks once for all (`active`)
+    result = _rank(customer, personal, favorites, active)
+    cache.set(key, result, timeout=LIST_TTL)
+    return result
+
+
+def _rank(customer: Customer, personal: bool | None, favorites: list[str] | None, active=None, shared=None):
+    """(source, ranked candidates, model version, the ranking's id). A batch asks for the
+    active model and reads its shared lists once for all (`active`, `shared`)."""
+    version, _ = active or model_active()
     ranked = None
     personal = can_personalize(customer) if personal is None else personal
     if version is not None and personal:
@@ -206,10 +244,8 @@ def _rank_and_cache(key: str, customer: Customer, personal: bool | None, favorit
     if ranked:
         chosen = (Source.MODEL, ranked, version.pk)
     else:
-        chosen = (*_cold_start(customer, personal=personal, favorites=favorites), None)
-    result = (*chosen, secrets.token_hex(4))
-    cache.set(key, result, timeout=LIST_TTL)
-    return result
+        chosen = (*_cold_start(customer, personal=personal, favorites=favorites, shared=shared), None)
+    return (*chosen, secrets.token_hex(4))
 
 
 # --- the public reads --------------------------------------------------------------------------
@@ -303,12 +339,13 @@ def recommendation_candidates_many(*, customers: list[Customer], personal_ids: s
         )
     )
     lists = {keys[k]: value for k, value in cached.items()}
-    active = model_active() if missing else None
-    for key, customer_id in keys.items():
-        if customer_id not in lists:
-            customer = by_id[customer_id]
-            personal = customer_id in personal_ids
-            lists[customer_id] = _rank_and_cache(key, customer, personal, favorites.get(customer_id, []), active)
+    if missing:
+        active, shared, ranked_now = model_active(), _SharedLists(), {}
+        for key, customer_id in keys.items():
+            if customer_id not in lists:
+                personal, liked = customer_id in personal_ids, favorites.get(customer_id, [])
+                lists[customer_id] = ranked_now[key] = _rank(by_id[customer_id], personal, liked, active, shared)
+        cache.set_many(ranked_now, timeout=LIST_TTL)  # the batch's new lists in one round trip
     skus = {sku for _, ranked, _, _ in lists.values() for sku, _ in ranked}
     products = Product.objects.in_bulk(list(skus), field_name="sku")
     bought = _bought_by(list(lists))
