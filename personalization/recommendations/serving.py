@@ -169,9 +169,12 @@ def _cold_start(
             return Source.VIEWED_CATEGORIES, ranked
     read = shared.get if shared is not None else _cached
     trending = read("trending", lambda: _popular(since=timezone.now() - TRENDING_WINDOW))
+    popular = read("popular", _popular)
     if trending:
-        return Source.TRENDING, trending
-    return Source.POPULAR, read("popular", _popular)
+        # A quiet day's trending list can be shorter than a list asked for: popular fills the rest.
+        listed = {sku for sku, _ in trending}
+        return Source.TRENDING, trending + [item for item in popular if item[0] not in listed]
+    return Source.POPULAR, popular
 
 
 def _hashed(text: str) -> str:
