@@ -92,19 +92,19 @@ def product_data(product: Product, *, because: str = "") -> dict:
 
 
 class RecommendationsDrop(Sequence):
-    """A recipient's recommendations, computed only if the template reads them. The first
-    read of any recipient in a batch fetches the whole batch's candidates at once."""
+    """A recipient's recommendations: the batch's candidates are read before any render (so
+    the fetch never counts against one recipient's time limit); each list is picked from
+    them only when the template reads it."""
 
-    __slots__ = ("_batch", "_customer_id", "_default")
+    __slots__ = ("_candidates", "_default")
 
-    def __init__(self, batch: "_RecommendationsBatch", customer_id: int):
-        self._batch, self._customer_id, self._default = batch, customer_id, None
+    def __init__(self, candidates: Candidates | None):
+        self._candidates, self._default = candidates, None
 
     def pick(self, *, count: int, category: str = "", max_price=None) -> list[dict]:
-        candidates = self._batch.candidates_of(self._customer_id)
-        if candidates is None:
+        if self._candidates is None:
             return []
-        chosen = candidates.pick(limit=count, category=category, max_price=max_price)
+        chosen = self._candidates.pick(limit=count, category=category, max_price=max_price)
         return [product_data(item.product, because=item.because) for item in chosen.items]
 
     def _items(self) -> list[dict]:
@@ -124,20 +124,12 @@ class RecommendationsDrop(Sequence):
 
     @property
     def source(self) -> str:
-        candidates = self._batch.candidates_of(self._customer_id)
-        return candidates.source if candidates else ""
+        return self._candidates.source if self._candidates else ""
 
 
-class _RecommendationsBatch:
-    def __init__(self, customers: list[Customer], personal_ids: set[int]):
-        self._customers = [c for c in customers if c.pk in personal_ids]
-        self._candidates: dict[int, Candidates] | None = None
-
-    def candidates_of(self, customer_id: int) -> Candidates | None:
-        if self._candidates is None:
-            ids = {c.pk for c in self._customers}
-            self._candidates = recommendation_candidates_many(customers=self._customers, personal_ids=ids)
-        return self._candidates.get(customer_id)
+def _candidates_by_customer(customers: list[Customer], personal: set[int]) -> dict[int, Candidates]:
+    consenting = [c for c in customers if c.pk in personal]
+    return recommendation_candidates_many(customers=consenting, personal_ids=personal)
 
 
 def _traits_data(traits: Traits, products: dict[str, dict], now: datetime) -> dict:
@@ -189,7 +181,7 @@ def recipients_data(
     traits = _traits_by_customer(personal, now) if needs.traits else {}
     scores = scores_by_customer(customer_ids=personal) if needs.scores else {}
     segments = segment_names_by_customer(customer_ids=personal) if needs.segments else {}
-    batch = _RecommendationsBatch(customers, personal) if needs.recommendations else None
+    candidates = _candidates_by_customer(customers, personal) if needs.recommendations else None
     shared = {
         "shop": shop_data(),
         "campaign": campaign or {},
@@ -209,7 +201,7 @@ def recipients_data(
                     "scores": scores.get(customer.pk, {}),
                     "segments": segments.get(customer.pk, []),
                 },
-                "recommendations": RecommendationsDrop(batch, customer.pk) if batch else [],
+                "recommendations": RecommendationsDrop(candidates.get(customer.pk)) if candidates is not None else [],
                 "links": _links(customer),
                 "locale": customer.locale,
                 "timezone": customer.timezone,

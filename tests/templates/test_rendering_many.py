@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from campaigns.templating.data import Needs, recipients_data
 from campaigns.templating.selectors import templates_render
 from consent.selectors import link_customer
 from core.signing import InvalidToken
@@ -239,3 +240,13 @@ def test_a_second_batch_reads_cached_recommendations(audience):
     # The shared lists, the ranked lists and so the model and favorite categories come from the cache;
     # the products and past orders that filter them do not.
     assert len(queries.captured_queries) == QUERIES - 5
+
+
+def test_a_batch_reads_its_recommendations_before_any_recipient_is_rendered(audience):
+    # Fetched inside the first recipient's render, they would count against that render's time limit.
+    recipients = recipients_data(customers=audience[:3], needs=Needs(recommendations=True))
+
+    with CaptureQueriesContext(connection) as queries:
+        picks = [[p["name"] for p in r.data["recommendations"].pick(count=2)] for r in recipients]
+
+    assert (len(queries.captured_queries), picks) == (0, [["Cap"]] * 3)
