@@ -7,6 +7,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Tailor core"
 
     def ready(self):
+        from core import db  # noqa: F401  (registers the `any_of` lookup)
         from core.roles import roles_ensure
 
         # Permissions exist only after migrate has run, so the groups follow it.

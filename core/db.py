@@ -1,6 +1,8 @@
 """Database functions Django does not ship in the form Tailor needs."""
 
-from django.db.models import CharField, Func
+import orjson
+from django.db import connection
+from django.db.models import CharField, Field, ForeignObject, Func, IntegerField, Lookup, Model
 from django.db.models.functions import SHA256
 
 
@@ -18,3 +20,91 @@ class Sha256Hex(Func):
 
     def as_sqlite(self, compiler, connection, **extra):
         return SHA256(*self.source_expressions).as_sqlite(compiler, connection, **extra)
+
+
+# --- many rows in one statement --------------------------------------------------------------
+# On Postgres, the rows travel as one JSON document unpacked by jsonb_to_recordset: one
+# parameter whatever their number, serialized in C by orjson and parsed in C by Postgres.
+# bulk_create and bulk_update build and quote a parameter per value in Python (for 2,000
+# rows of twenty columns, 0.7 s of a worker's CPU against 0.05 s).
+
+
+def rows_upsert(model: type[Model], rows: list[Model], *, unique_fields: list[str], update_fields: list[str]) -> None:
+    """Insert `rows`, or update `update_fields` of those whose `unique_fields` already exist."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(rows, update_conflicts=True, unique_fields=unique_fields, update_fields=update_fields)
+        return
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key or f.name in unique_fields]
+    quote = connection.ops.quote_name
+    conflict = ", ".join(quote(model._meta.get_field(name).column) for name in unique_fields)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (quote(model._meta.get_field(n).column) for n in update_fields))
+    columns = ", ".join(quote(f.column) for f in fields)
+    _execute(
+        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT {columns} FROM {_recordset(fields)} "
+        f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}",
+        _document(fields, rows, add=True),
+    )
+
+
+def rows_update(model: type[Model], rows: list[Model], *, fields: list[str]) -> None:
+    """Write `fields` of rows that exist, matched by primary key."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_update(rows, fields, batch_size=500)
+        return
+    pk = model._meta.pk
+    written = [model._meta.get_field(name) for name in fields]
+    quote = connection.ops.quote_name
+    sets = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in written)
+    _execute(
+        f"UPDATE {quote(model._meta.db_table)} AS t SET {sets} FROM {_recordset([pk, *written])} "
+        f"WHERE t.{quote(pk.column)} = v.{quote(pk.column)}",
+        _document([pk, *written], rows, add=False),
+    )
+
+
+def _recordset(fields: list[Field]) -> str:
+    quote = connection.ops.quote_name
+    columns = ", ".join(f"{quote(f.column)} {_column_type(f)}" for f in fields)
+    return f"jsonb_to_recordset(%s::jsonb) AS v({columns})"
+
+
+def _column_type(field: Field) -> str:
+    # rel_db_type: what a value of the column is (an id column's "bigint", not its identity).
+    return field.rel_db_type(connection)
+
+
+def _document(fields: list[Field], rows: list[Model], *, add: bool) -> str:
+    # pre_save gives what bulk_create would write: auto_now times stamped, defaults kept.
+    return orjson.dumps([{f.column: f.pre_save(row, add) for f in fields} for row in rows], default=str).decode()
+
+
+def _execute(sql: str, document: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [document])
+
+
+class AnyOf(Lookup):
+    """`field__any_of=ids`: the field is one of many integers, sent as one parameter.
+
+    `__in` sends a parameter per id, each built and quoted in Python: for the 2,000 ids of
+    a processed batch, 15 ms of CPU a list, and a segment re-check has several lists."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def get_prep_lookup(self):
+        return [int(value) for value in self.rhs]
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s::bigint[])", [*params, "{" + ",".join(map(str, self.rhs)) + "}"]
+        return f"{lhs} IN (SELECT value FROM json_each(%s))", [*params, orjson.dumps(self.rhs).decode()]
+
+
+IntegerField.register_lookup(AnyOf)
+ForeignObject.register_lookup(AnyOf)

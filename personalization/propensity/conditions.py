@@ -24,7 +24,7 @@ class ScoreCondition:
     def condition(self, node, *, now, among=None):
         scores = CustomerScore.objects.filter(kind=node["model"], **{f"score__{OPS[node['op']]}": node["value"]})
         if among is not None:
-            scores = scores.filter(customer_id__in=among)
+            scores = scores.filter(customer_id__any_of=among)
         return Q(pk__in=scores.values("customer"))
 
     def triggers(self, node):

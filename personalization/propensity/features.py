@@ -99,7 +99,7 @@ def features_from_events(*, cutoff: datetime, horizon: timedelta | None = None, 
     window = cutoff - timedelta(days=30)
     events = Event.objects.filter(customer__isnull=False, occurred_at__lt=cutoff).filter(personalizable())
     if customer_ids is not None:
-        events = events.filter(customer_id__in=customer_ids)
+        events = events.filter(customer_id__any_of=customer_ids)
     histories: dict[int, History] = defaultdict(History)
     orders = events.filter(type="Order Completed").values_list("customer_id", "occurred_at", "properties")
     for customer_id, at, properties in orders.iterator(chunk_size=20_000):
@@ -129,7 +129,7 @@ def features_from_events(*, cutoff: datetime, horizon: timedelta | None = None, 
     ids, matrix = feature_matrix(dict(histories), cutoff)
     if horizon is None:
         return ids, matrix, None
-    later = Event.objects.filter(type="Order Completed", customer_id__in=ids, occurred_at__gte=cutoff,
+    later = Event.objects.filter(type="Order Completed", customer_id__any_of=ids, occurred_at__gte=cutoff,
                                  occurred_at__lt=cutoff + horizon)  # fmt: skip
     future = dict(later.values("customer_id").annotate(n=Count("id")).values_list("customer_id", "n"))
     return ids, matrix, labels_purchase(future, ids)

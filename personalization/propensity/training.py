@@ -194,7 +194,7 @@ def scores_write(*, kind: str, now: datetime | None = None, customer_ids=None) -
     # A score is learned from behavior: whoever may no longer be personalized loses it.
     stale = CustomerScore.objects.filter(kind=kind).exclude(personalizable())
     if customer_ids is not None:
-        stale = stale.filter(customer_id__in=customer_ids)
+        stale = stale.filter(customer_id__any_of=customer_ids)
     stale.delete()
     version = ModelVersion.objects.filter(kind=kind, status=ModelStatus.ACTIVE).first()
     if version is None:

@@ -302,7 +302,7 @@ def _bought_by(customer_ids: list[int]) -> dict[int, set[str]]:
     from tracking.models import Event
 
     bought: dict[int, set[str]] = {customer_id: set() for customer_id in customer_ids}
-    orders = Event.objects.filter(customer_id__in=customer_ids, type="Order Completed")
+    orders = Event.objects.filter(customer_id__any_of=customer_ids, type="Order Completed")
     for customer_id, sku, properties in orders.values_list("customer_id", "product_id", "properties"):
         skus = bought[customer_id]
         if sku:

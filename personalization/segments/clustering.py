@@ -132,7 +132,7 @@ def clusters_follow_events(*, batch: ProcessedBatch, now: datetime | None = None
         if not segments:
             continue
         assigned: dict[int, set[int]] = {s.pk: set() for s in segments}
-        for traits in _people().filter(customer_id__in=touched):
+        for traits in _people().filter(customer_id__any_of=touched):
             assigned[_nearest(clustering, segments, traits, now).pk].add(traits.customer_id)
         for segment in segments:
             segment_evaluate_assigned(segment=segment, matching=assigned[segment.pk], scope=touched, now=now)

@@ -321,7 +321,7 @@ class EventCondition:
         op, count = node.get("op", ">="), node.get("count", 1)
         events = self._events(node, now=now)
         if among is not None:
-            events = events.filter(customer_id__in=among)
+            events = events.filter(customer_id__any_of=among)
         grouped = events.values("customer").annotate(n=Count("id"))
         # A count that can be zero is the complement of one that cannot: people
         # with no such event at all have no row to count.
@@ -386,7 +386,7 @@ class ConsentCondition:
         from consent.selectors import customers_consenting, customers_emailable
         from personalization.models import Customer
 
-        everyone = Customer.objects.filter(pk__in=among) if among is not None else Customer.objects.all()
+        everyone = Customer.objects.filter(pk__any_of=among) if among is not None else Customer.objects.all()
         if node["purpose"] == Purpose.EMAIL_MARKETING:
             allowed = customers_emailable(customers=everyone, topic=node.get("topic"))
         else:
@@ -428,7 +428,7 @@ class MembershipCondition:
 
         current = SegmentMembership.objects.filter(segment_id=node["segment"], exited_at__isnull=True)
         if among is not None:
-            current = current.filter(customer_id__in=among)
+            current = current.filter(customer_id__any_of=among)
         return Q(pk__in=current.values("customer"))
 
     def triggers(self, node):

@@ -179,7 +179,7 @@ def rules_condition(rules: dict, *, now: datetime, among: list[int] | None = Non
     if kind == "not":
         # By primary key, so that a condition that is unknown (NULL) for someone
         # counts as not holding and NOT gives them back: an exact complement.
-        asked = Customer.objects.filter(pk__in=among) if among is not None else Customer.objects.all()
+        asked = Customer.objects.filter(pk__any_of=among) if among is not None else Customer.objects.all()
         inner = asked.filter(rules_condition(rules["rule"], now=now, among=among)).values("pk")
         return ~Q(pk__in=inner)
     return _kinds[kind].condition(rules, now=now, among=among)

@@ -27,7 +27,7 @@ def segment_audience(*, rules: dict, now: datetime | None = None, among=None) ->
     """Who the rules select now (of `among` only, when given), as one query (the rules must be valid)."""
     condition = rules_condition(rules, now=now or timezone.now(), among=sorted(among) if among is not None else None)
     customers = Customer.objects.filter(merged_into__isnull=True)
-    return (customers.filter(pk__in=sorted(among)) if among is not None else customers).filter(condition)
+    return (customers.filter(pk__any_of=among) if among is not None else customers).filter(condition)
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def segment_members(*, segment: Segment) -> QuerySet[Customer]:
 def segment_member_ids(*, segment: Segment, among: Iterable[int] | None = None) -> list[int]:
     current = SegmentMembership.objects.filter(segment=segment, exited_at__isnull=True)
     if among is not None:
-        current = current.filter(customer_id__in=list(among))
+        current = current.filter(customer_id__any_of=among)
     return list(current.values_list("customer_id", flat=True))
 
 

@@ -288,7 +288,7 @@ def _customer_moments(columns: set[str], customer_ids: set[int]) -> dict[tuple[s
     """The moments that days-since rules count from ("traits__last_order_at" ...), as they are now."""
     if not columns or not customer_ids:
         return {}
-    rows = Customer.objects.filter(pk__in=customer_ids).values("pk", *columns)
+    rows = Customer.objects.filter(pk__any_of=customer_ids).values("pk", *columns)
     return {(column, row["pk"]): row[column] for row in rows for column in columns if row[column]}
 
 

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
 
+from core.db import rows_update, rows_upsert
 from core.normalize import email_normalize
 from personalization.models import Customer, Product, Traits, validate_timezone
 from personalization.services.traits import CATEGORY_WEIGHTS, rfm_breakpoints_current, traits_derived_merge, traits_fold
@@ -48,8 +49,9 @@ def profiles_update(*, facts: list[EventFact]) -> None:
     skus = {f.product_sku for f in facts if f.product_sku and f.type in CATEGORY_WEIGHTS}
     categories = dict(Product.objects.filter(sku__in=skus).values_list("sku", "category")) if skus else {}
     # Locked in id order, so that two batches touching the same people cannot deadlock.
-    traits = {t.customer_id: t for t in Traits.objects.select_for_update().filter(customer_id__in=ids).order_by("pk")}
-    customers = {c.pk: c for c in Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    locked_traits = Traits.objects.select_for_update().filter(customer_id__any_of=ids).order_by("pk")
+    traits = {t.customer_id: t for t in locked_traits}
+    customers = {c.pk: c for c in Customer.objects.select_for_update().filter(pk__any_of=ids).order_by("pk")}
     for customer_id in ids:
         if customer_id not in customers:
             continue  # erased while its events waited
@@ -59,9 +61,9 @@ def profiles_update(*, facts: list[EventFact]) -> None:
         traits_fold(customer_traits, events, categories=categories, breakpoints=breakpoints, now=now)
         _seen(customers[customer_id], [f for f in events if f.type not in NOT_ACTIVITY])
         _identify(customers[customer_id], [f for f in events if f.type == EventType.IDENTIFY])
-    Traits.objects.bulk_create(
+    rows_upsert(
+        Traits,
         [traits[i] for i in ids if i in customers],
-        update_conflicts=True,
         unique_fields=["customer"],
         update_fields=[
             "event_counts", "order_count", "revenue", "first_order_at", "last_order_at", "last_viewed", "cart",
@@ -70,12 +72,10 @@ def profiles_update(*, facts: list[EventFact]) -> None:
             "email_clicks_30d", "site_visits_30d",
         ],
     )  # fmt: skip
-    # An upsert on rows known to exist: one statement, where bulk_update builds a CASE per column.
-    Customer.objects.bulk_create(
-        customers.values(),
-        update_conflicts=True,
-        unique_fields=["id"],
-        update_fields=[
+    rows_update(
+        Customer,
+        list(customers.values()),
+        fields=[
             "first_seen_at", "last_seen_at", "email", "first_name", "last_name", "timezone", "locale", "attributes",
             "updated_at",
         ],
