@@ -36,14 +36,29 @@ def rows_upsert(model: type[Model], rows: list[Model], *, unique_fields: list[st
     if connection.vendor != "postgresql":
         model.objects.bulk_create(rows, update_conflicts=True, unique_fields=unique_fields, update_fields=update_fields)
         return
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key or f.name in unique_fields]
     quote = connection.ops.quote_name
     conflict = ", ".join(quote(model._meta.get_field(name).column) for name in unique_fields)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (quote(model._meta.get_field(n).column) for n in update_fields))
-    columns = ", ".join(quote(f.column) for f in fields)
+    _insert(model, rows, with_keys=bool({model._meta.pk.name} & set(unique_fields)),
+            conflict=f"({conflict}) DO UPDATE SET {updates}")  # fmt: skip
+
+
+def rows_insert_new(model: type[Model], rows: list[Model]) -> None:
+    """Insert `rows`; those that would break a unique constraint are left out, silently."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(rows, ignore_conflicts=True)
+        return
+    _insert(model, rows, with_keys=False, conflict="DO NOTHING")
+
+
+def _insert(model: type[Model], rows: list[Model], *, with_keys: bool, conflict: str) -> None:
+    fields = [f for f in model._meta.concrete_fields if with_keys or not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     _execute(
-        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT {columns} FROM {_recordset(fields)} "
-        f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}",
+        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) "
+        f"SELECT {columns} FROM {_recordset(fields)} ON CONFLICT {conflict}",
         _document(fields, rows, add=True),
     )
 

@@ -14,6 +14,7 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
+from core.db import rows_upsert
 from personalization.models import CustomerScore, ModelKind, ModelStatus, ModelVersion
 from personalization.propensity.features import FEATURES, features_from_events
 
@@ -207,8 +208,6 @@ def scores_write(*, kind: str, now: datetime | None = None, customer_ids=None) -
     probabilities = version_predict(version, matrix)
     rows = [CustomerScore(customer_id=c, kind=kind, score=round(float(p) * 100), model_version=version, computed_at=now)
             for c, p in zip(ids, probabilities, strict=True)]  # fmt: skip
-    CustomerScore.objects.bulk_create(
-        rows, update_conflicts=True, unique_fields=["customer", "kind"],
-        update_fields=["score", "model_version", "computed_at"], batch_size=5000,
-    )  # fmt: skip
+    rows_upsert(CustomerScore, rows, unique_fields=["customer", "kind"],
+                update_fields=["score", "model_version", "computed_at"])  # fmt: skip
     return len(rows)

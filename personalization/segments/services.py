@@ -20,6 +20,7 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from core.db import rows_insert_new
 from core.errors import ValidationError
 from personalization.models import Customer, RefreshStatus, Segment, SegmentCheck, SegmentKind, SegmentMembership
 from personalization.segments.rules import (
@@ -281,7 +282,7 @@ def _checks_schedule(batch: ProcessedBatch, *, now: datetime) -> None:
                 checks[(segment_id, fact.customer_id, due)] = SegmentCheck(
                     segment_id=segment_id, customer_id=fact.customer_id, due_at=due
                 )
-    SegmentCheck.objects.bulk_create(checks.values(), ignore_conflicts=True, batch_size=5000)
+    rows_insert_new(SegmentCheck, list(checks.values()))
 
 
 def _customer_moments(columns: set[str], customer_ids: set[int]) -> dict[tuple[str, int], datetime]:

@@ -17,6 +17,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce, NullIf, TruncDate
 from django.utils import timezone
 
+from core.db import rows_upsert
 from personalization.models import Traits, TraitsRun
 
 HALF_LIFE = timedelta(days=14)
@@ -34,6 +35,7 @@ FAVORITES = 3
 WINDOW_COUNTS = {"email_opens_30d": "Email Opened", "email_clicks_30d": "Email Link Clicked",
                  "site_visits_30d": "Page Viewed"}  # fmt: skip
 WINDOW = timedelta(days=30)
+UPSERT_CHUNK = 10_000  # rows of the full recompute written a statement at a time
 
 
 def _halvings(at: datetime) -> float:
@@ -264,5 +266,5 @@ def _categories_recompute() -> None:
 
 
 def _upsert(rows: list[Traits], fields: list[str]) -> None:
-    Traits.objects.bulk_create(rows, update_conflicts=True, unique_fields=["customer"], update_fields=fields,
-                               batch_size=5000)  # fmt: skip
+    for start in range(0, len(rows), UPSERT_CHUNK):
+        rows_upsert(Traits, rows[start : start + UPSERT_CHUNK], unique_fields=["customer"], update_fields=fields)

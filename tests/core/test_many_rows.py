@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from core.db import rows_update, rows_upsert
-from personalization.models import Customer, SegmentMembership, Traits
+from core.db import rows_insert_new, rows_update, rows_upsert
+from personalization.models import Customer, SegmentCheck, SegmentMembership, Traits
 from tests.factories import CustomerFactory, SegmentFactory, SegmentMembershipFactory, TraitsFactory
 
 pytestmark = pytest.mark.django_db
@@ -129,3 +129,13 @@ def test_any_of_works_through_a_foreign_key_and_its_column():
     by_column = SegmentMembership.objects.filter(customer_id__any_of={bo.pk}).values_list("customer_id", flat=True)
 
     assert (list(by_key), list(by_column)) == ([ana.pk], [bo.pk])
+
+
+def test_inserting_new_rows_leaves_out_those_already_there_and_keeps_the_rest():
+    segment, ana, bo = SegmentFactory(), CustomerFactory(), CustomerFactory()
+    SegmentCheck.objects.create(segment=segment, customer=ana, due_at=LAST_ORDER)
+
+    rows_insert_new(SegmentCheck, [SegmentCheck(segment=segment, customer=ana, due_at=LAST_ORDER),
+                                   SegmentCheck(segment=segment, customer=bo, due_at=LAST_ORDER)])  # fmt: skip
+
+    assert sorted(SegmentCheck.objects.values_list("customer_id", flat=True)) == sorted([ana.pk, bo.pk])
