@@ -21,6 +21,8 @@ from personalization.services.traits import CATEGORY_WEIGHTS, rfm_breakpoints_cu
 from tracking.hooks import EventFact
 from tracking.models import EventType
 
+SEEN_FIELDS = ["first_seen_at", "last_seen_at", "updated_at"]
+PROFILE_FIELDS = [*SEEN_FIELDS, "email", "first_name", "last_name", "timezone", "locale", "attributes"]
 LAST_VIEWED = 20  # products remembered as viewed last
 # Tailor's own events about a person, not something they did: they do not make them "seen".
 NOT_ACTIVITY = frozenset({EventType.SEGMENT_ENTERED, EventType.SEGMENT_EXITED})
@@ -48,10 +50,13 @@ def profiles_update(*, facts: list[EventFact]) -> None:
     now, breakpoints = timezone.now(), rfm_breakpoints_current()
     skus = {f.product_sku for f in facts if f.product_sku and f.type in CATEGORY_WEIGHTS}
     categories = dict(Product.objects.filter(sku__in=skus).values_list("sku", "category")) if skus else {}
-    # Locked in id order, so that two batches touching the same people cannot deadlock.
-    locked_traits = Traits.objects.select_for_update().filter(customer_id__any_of=ids).order_by("pk")
+    # Locked in id order, so that two batches touching the same people cannot deadlock; and
+    # FOR NO KEY UPDATE (keys never change here), so that the foreign-key checks of events
+    # stored meanwhile for these people do not wait for the batch to commit.
+    locked_traits = Traits.objects.select_for_update(no_key=True).filter(customer_id__any_of=ids).order_by("pk")
     traits = {t.customer_id: t for t in locked_traits}
-    customers = {c.pk: c for c in Customer.objects.select_for_update().filter(pk__any_of=ids).order_by("pk")}
+    identified = {f.customer_id for f in facts if f.type == EventType.IDENTIFY and f.customer_id is not None}
+    customers = _customers_locked(ids, identified)
     for customer_id in ids:
         if customer_id not in customers:
             continue  # erased while its events waited
@@ -72,14 +77,17 @@ def profiles_update(*, facts: list[EventFact]) -> None:
             "email_clicks_30d", "site_visits_30d",
         ],
     )  # fmt: skip
-    rows_update(
-        Customer,
-        list(customers.values()),
-        fields=[
-            "first_seen_at", "last_seen_at", "email", "first_name", "last_name", "timezone", "locale", "attributes",
-            "updated_at",
-        ],
-    )  # fmt: skip
+    rows_update(Customer, [c for c in customers.values() if c.pk not in identified], fields=SEEN_FIELDS)
+    rows_update(Customer, [c for c in customers.values() if c.pk in identified], fields=PROFILE_FIELDS)
+
+
+def _customers_locked(ids: list[int], identified: set[int]) -> dict[int, Customer]:
+    """The batch's customers, locked. Most only need when they were seen: the rows of those
+    with identify events are read whole (reading every row whole was a tenth of the worker's time)."""
+    locked = Customer.objects.select_for_update(no_key=True).filter(pk__any_of=ids).order_by("pk")
+    customers = {c.pk: c for c in locked.only(*SEEN_FIELDS)}
+    customers.update((c.pk, c) for c in Customer.objects.filter(pk__any_of=identified & customers.keys()))
+    return customers
 
 
 def _fold(traits: Traits, events: list[EventFact]) -> None:

@@ -74,7 +74,7 @@ def events_process_batch(*, size: int = BATCH_SIZE) -> int:
     """Process the oldest waiting events, up to `size`, in one transaction; return how many."""
     with transaction.atomic():
         rows = list(
-            Event.objects.select_for_update(skip_locked=True)
+            Event.objects.select_for_update(skip_locked=True, no_key=True)
             .filter(processed_at__isnull=True)
             .order_by("id")
             .values(*_FIELDS)[:size]
