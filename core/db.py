@@ -93,8 +93,16 @@ def _column_type(field: Field) -> str:
 
 
 def _document(fields: list[Field], rows: list[Model], *, add: bool) -> str:
-    # pre_save gives what bulk_create would write: auto_now times stamped, defaults kept.
-    return orjson.dumps([{f.column: f.pre_save(row, add) for f in fields} for row in rows], default=str).decode()
+    # What bulk_create would write: auto_now times stamped by their pre_save, every other
+    # value as the row holds it (read directly: a pre_save call per value is half the cost).
+    stamped = [f for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
+    plain = [(f.column, f.attname) for f in fields if f not in stamped]
+    documents = []
+    for row in rows:
+        values = {column: getattr(row, attname) for column, attname in plain}
+        values.update((f.column, f.pre_save(row, add)) for f in stamped)
+        documents.append(values)
+    return orjson.dumps(documents, default=str).decode()
 
 
 def _execute(sql: str, document: str) -> None:
