@@ -32,7 +32,9 @@ class Customer(BaseModel):
     locale = models.CharField(max_length=35, default="en-US", help_text="BCP 47 tag for formatting money and dates.")
     attributes = models.JSONField(default=dict, blank=True, help_text="Traits sent by the shop (identify calls).")
     first_seen_at = models.DateTimeField(null=True, blank=True)
-    last_seen_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Not indexed: it changes with nearly every event, and an indexed column changed makes
+    # each profile update rewrite every index of the row (no HOT update; see migration 0006).
+    last_seen_at = models.DateTimeField(null=True, blank=True)
     # A profile merged into another (alias) stays as a tombstone: its consent
     # records are evidence and cannot move, so they stay here and the survivor
     # gets copies.
