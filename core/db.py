@@ -83,13 +83,9 @@ def rows_update(model: type[Model], rows: list[Model], *, fields: list[str]) -> 
 
 def _recordset(fields: list[Field]) -> str:
     quote = connection.ops.quote_name
-    columns = ", ".join(f"{quote(f.column)} {_column_type(f)}" for f in fields)
-    return f"jsonb_to_recordset(%s::jsonb) AS v({columns})"
-
-
-def _column_type(field: Field) -> str:
     # rel_db_type: what a value of the column is (an id column's "bigint", not its identity).
-    return field.rel_db_type(connection)
+    columns = ", ".join(f"{quote(f.column)} {f.rel_db_type(connection)}" for f in fields)
+    return f"jsonb_to_recordset(%s::jsonb) AS v({columns})"
 
 
 def _document(fields: list[Field], rows: list[Model], *, add: bool) -> str:

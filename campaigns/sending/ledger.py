@@ -19,7 +19,6 @@ dead when it is older than CLAIM_TIMEOUT.
 """
 
 import hashlib
-import json
 import secrets
 from datetime import datetime, timedelta
 
@@ -28,6 +27,7 @@ from django.db.models import Min, Q
 from django.utils import timezone
 
 from campaigns.models import Message, MessageStatus
+from core.db import rows_update
 
 CLAIM_TIMEOUT = timedelta(minutes=10)  # SQLite only
 # A row given back is as planned: unclaimed and unprepared.
@@ -77,19 +77,11 @@ def batch_claim(*, campaign_id: int, size: int, now: datetime) -> tuple[str, lis
 
 
 def _claimed_mark(ids: list[int], claim: str, now: datetime) -> None:
-    """The rows claimed, numbered in the order of `ids`: one statement on Postgres (a
-    bulk_update's CASE per row and field costs more Python than the send itself)."""
-    if not _on_postgres():
-        rows = [Message(pk=pk, claim=claim, claim_order=i, claimed_at=now, status=MessageStatus.CLAIMED)
-                for i, pk in enumerate(ids)]  # fmt: skip
-        Message.objects.bulk_update(rows, ["claim", "claim_order", "claimed_at", "status"])
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Message._meta.db_table} m SET claim = %s, claimed_at = %s, status = %s, claim_order = o.n - 1"
-            " FROM unnest(%s::bigint[]) WITH ORDINALITY AS o(id, n) WHERE m.id = o.id",
-            [claim, now, MessageStatus.CLAIMED, ids],
-        )
+    """The rows claimed, numbered in the order of `ids`, in one statement (a bulk_update's
+    CASE per row and field costs more Python than the send itself)."""
+    rows = [Message(pk=pk, claim=claim, claim_order=i, claimed_at=now, status=MessageStatus.CLAIMED)
+            for i, pk in enumerate(ids)]  # fmt: skip
+    rows_update(Message, rows, fields=["claim", "claim_order", "claimed_at", "status"])
 
 
 def message_mark_sent(*, message_id: int, esp_message_id: str, now: datetime) -> None:
@@ -119,19 +111,7 @@ def message_mark_in_doubt(*, message_id: int, reason: str) -> None:
 
 def messages_register(*, rows: list[Message]) -> None:
     """What each claimed row will send (subject, links, personalized, template version), saved."""
-    if not _on_postgres() or not rows:
-        Message.objects.bulk_update(rows, ["subject", "links", "personalized", "template_version"], batch_size=500)
-        return
-    # bulk_update's statement, without its CASE per row and field (more Python than the render).
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Message._meta.db_table} m SET subject = v.subject, links = v.links::jsonb,"
-            " personalized = v.personalized, template_version_id = v.template_version_id"
-            " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::boolean[], %s::bigint[])"
-            " AS v(id, subject, links, personalized, template_version_id) WHERE m.id = v.id",
-            [[row.pk for row in rows], [row.subject for row in rows], [json.dumps(row.links) for row in rows],
-             [row.personalized for row in rows], [row.template_version_id for row in rows]],
-        )  # fmt: skip
+    rows_update(Message, rows, fields=["subject", "links", "personalized", "template_version"])
 
 
 def messages_skip(*, message_ids: list[int], reason: str) -> None:
