@@ -23,6 +23,7 @@ from liquid.output import LimitedStringIO
 from liquid.template import BoundTemplate
 
 from campaigns.templating import filters
+from campaigns.templating.blocks import MemoRenderTag
 from campaigns.templating.notes import Branch, Notes, note_missing, notes_current, notes_kept
 from core.errors import TailorError
 
@@ -113,6 +114,7 @@ class TailorEnvironment(Environment):
         # include shares the caller's scope and reads any template by a computed name; render does neither.
         del self.tags["include"]
         self.add_tag(_TracedIfTag)
+        self.add_tag(MemoRenderTag)
         for name, function in filters.REGISTRY.items():
             self.add_filter(name, function)
 
