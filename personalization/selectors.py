@@ -150,15 +150,23 @@ def scores_of(*, customer: Customer) -> dict[str, int]:
 
 # --- in bulk, for rendering many emails -----------------------------------------------
 
+# What a message shows of a product: a batch reads only these (no attributes, no timestamps
+# to parse, for the thousands of products a campaign's batches show).
+PRODUCT_SHOWN = ("sku", "name", "category", "price", "currency", "url", "image_url", "in_stock")
+
 
 def traits_by_customer(*, customer_ids: Iterable[int]) -> dict[int, Traits]:
-    return {traits.customer_id: traits for traits in Traits.objects.filter(customer_id__in=customer_ids)}
+    """{customer: traits}, without the counters that only the traits' own folding reads."""
+    rows = Traits.objects.filter(customer_id__any_of=list(customer_ids)).defer("event_counts", "category_weights")
+    return {traits.customer_id: traits for traits in rows}
 
 
 def scores_by_customer(*, customer_ids: Iterable[int]) -> dict[int, dict[str, int]]:
     """{customer: {model kind: score 0-100}}."""
     scores: dict[int, dict[str, int]] = {}
-    rows = CustomerScore.objects.filter(customer_id__in=customer_ids).values_list("customer_id", "kind", "score")
+    rows = CustomerScore.objects.filter(customer_id__any_of=list(customer_ids)).values_list(
+        "customer_id", "kind", "score"
+    )
     for customer_id, kind, score in rows:
         scores.setdefault(customer_id, {})[kind] = score
     return scores
@@ -167,14 +175,15 @@ def scores_by_customer(*, customer_ids: Iterable[int]) -> dict[int, dict[str, in
 def segment_names_by_customer(*, customer_ids: Iterable[int]) -> dict[int, list[str]]:
     """{customer: names of the segments they are in now}, alphabetically."""
     names: dict[int, list[str]] = {}
-    current = SegmentMembership.objects.filter(customer_id__in=customer_ids, exited_at__isnull=True)
+    current = SegmentMembership.objects.filter(customer_id__any_of=list(customer_ids), exited_at__isnull=True)
     for customer_id, name in current.order_by("segment__name").values_list("customer_id", "segment__name"):
         names.setdefault(customer_id, []).append(name)
     return names
 
 
 def products_by_sku(*, skus: Iterable[str]) -> dict[str, Product]:
-    return Product.objects.in_bulk(list(skus), field_name="sku")
+    """{sku: product}, with only what a message shows of it."""
+    return Product.objects.only(*PRODUCT_SHOWN).in_bulk(list(skus), field_name="sku")
 
 
 def customers_by_id(*, customer_ids: Iterable[int]) -> dict[int, Customer]:

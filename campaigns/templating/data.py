@@ -178,10 +178,11 @@ def recipients_data(
         customers_consenting(customers=Customer.objects.filter(pk__in=ids), purpose=Purpose.PERSONALIZATION)
         .values_list("pk", flat=True)
     )  # fmt: skip
-    traits = _traits_by_customer(personal, now) if needs.traits else {}
+    candidates = _candidates_by_customer(customers, personal) if needs.recommendations else None
+    read = next(iter(candidates.values())).products if candidates else {}  # the batch's, shared by all
+    traits = _traits_by_customer(personal, now, read) if needs.traits else {}
     scores = scores_by_customer(customer_ids=personal) if needs.scores else {}
     segments = segment_names_by_customer(customer_ids=personal) if needs.segments else {}
-    candidates = _candidates_by_customer(customers, personal) if needs.recommendations else None
     shared = {
         "shop": shop_data(),
         "campaign": campaign or {},
@@ -224,8 +225,11 @@ def _links(customer: Customer) -> dict:
     return {"unsubscribe": unsubscribe_url(customer=customer), "preferences": preferences_url(customer=customer)}
 
 
-def _traits_by_customer(customer_ids: set[int], now: datetime) -> dict[int, dict]:
+def _traits_by_customer(customer_ids: set[int], now: datetime, read: dict[str, Product]) -> dict[int, dict]:
+    """Traits as templates see them; the products last viewed come from `read` (the batch's
+    recommendations already read most of the catalog) or are read now."""
     rows = traits_by_customer(customer_ids=customer_ids)
     skus = {item.get("sku") for traits in rows.values() for item in traits.last_viewed}
-    products = {sku: product_data(p) for sku, p in products_by_sku(skus=skus).items()}
+    found = {sku: read[sku] for sku in skus & read.keys()} | products_by_sku(skus=skus - read.keys())
+    products = {sku: product_data(p) for sku, p in found.items()}
     return {customer_id: _traits_data(traits, products, now) for customer_id, traits in rows.items()}

@@ -29,6 +29,7 @@ from core.cache import cache_delete_prefix, customer_cache_prefix
 from personalization.models import Customer, ModelKind, ModelStatus, ModelVersion, Product, Traits
 from personalization.recommendations.interactions import WEIGHTS, customer_row
 from personalization.recommendations.training import TrainedModel, als_new
+from personalization.selectors import products_by_sku
 
 CANDIDATES = 100  # ranked and cached per customer; filters pick from these
 LIST_TTL = 24 * 3600
@@ -350,7 +351,7 @@ def recommendation_candidates_many(*, customers: list[Customer], personal_ids: s
                 lists[customer_id] = ranked_now[key] = _rank(by_id[customer_id], personal, liked, active, shared)
         cache.set_many(ranked_now, timeout=LIST_TTL)  # the batch's new lists in one round trip
     skus = {sku for _, ranked, _, _ in lists.values() for sku, _ in ranked}
-    products = Product.objects.in_bulk(list(skus), field_name="sku")
+    products = products_by_sku(skus=skus)
     bought = _bought_by(list(lists))
     return {
         customer_id: Candidates(source, ranked, version, products, bought[customer_id])
