@@ -121,12 +121,14 @@ def text_blocks(blocks: dict[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((name, text_from_html(source).rstrip("\n")) for name, source in blocks.items()))
 
 
-_BLANK_LINES = re.compile(r"[ \t]+$|(?:\n[ \t]*){3,}| \(\)", re.M)  # " ()": a link whose URL was empty
+_TRAILING = re.compile(r"[ \t]+$", re.M)
+_BLANK_RUN = re.compile(r"\n{3,}[ \t]*")
+_EMPTY_LINK = " ()"  # a link whose URL was empty
 
 
 def text_tidy(text: str) -> str:
     """A rendered text part without the blank lines and trailing spaces Liquid tags leave."""
-    return _BLANK_LINES.sub(lambda m: "\n\n" if "\n" in m.group(0) else "", text).strip() + "\n"
+    return _BLANK_RUN.sub("\n\n", _TRAILING.sub("", text.replace(_EMPTY_LINK, ""))).strip() + "\n"
 
 
 _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.I)

@@ -335,3 +335,14 @@ def test_the_footer_block_counts_in_mjml_too(db):
 
     assert list(version.blocks) == ["footer"]
     assert f"{ADDRESS}</p>" in rendered_for(version, CustomerFactory()).html
+
+
+def test_a_rendered_text_part_keeps_one_blank_line_where_tags_and_empty_links_left_many(db):
+    text = (
+        "Hi   \n{% if false %}x{% endif %}\n  \n\n\t\n  {{ links.view_in_browser }} ()\n\n\n\n  Bye\n"
+        "{{ links.unsubscribe }}"
+    )
+
+    rendered = rendered_for(version_of("<p>Hi</p>", text=text), CustomerFactory())
+
+    assert rendered.text.startswith("Hi\n\nBye\nhttp://testserver/u/")
