@@ -6,6 +6,7 @@ part, where it would be markup, but not in the text part, where it is text."""
 import pytest
 
 from campaigns.models import EmailTemplate, TemplateVersion
+from campaigns.templating import sandbox
 from campaigns.templating.sandbox import LOOP_ITERATIONS, OUTPUT_BYTES, environment_for
 from campaigns.templating.selectors import template_audience_preview, templates_render
 from core.errors import ValidationError
@@ -161,6 +162,22 @@ def test_an_output_over_a_megabyte_fails_that_render_only(db):
 
     assert [r.error for r in rendered] == [OUTPUT_LIMIT, ""]
     assert main(rendered[1]) == line * 2
+
+
+def test_the_output_limit_counts_bytes_not_characters(db):
+    accents = "é" * 300  # 2,000 times: 600,000 characters, 1.2 MB in UTF-8
+    version = version_of(f"{{% for i in (1..2000) %}}{accents}{{% endfor %}}")
+
+    assert rendered_for(version, CustomerFactory()).error == OUTPUT_LIMIT
+
+
+def test_a_render_past_its_time_fails_that_render_with_a_clear_error(db, monkeypatch):
+    monkeypatch.setattr(sandbox, "RENDER_SECONDS", 0.0)
+    version = version_of("{% for i in (1..200) %}<b>{{ i }}</b>{% endfor %}")
+
+    rendered = rendered_for(version, CustomerFactory())
+
+    assert rendered.error == "The html part went past a limit: render time limit of 0 s reached."
 
 
 def test_a_giant_output_from_a_block_fails_too(db):
