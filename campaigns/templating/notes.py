@@ -1,8 +1,6 @@
 """What a render did besides its output, collected while it runs: the data it missed,
 the fallbacks it showed and (when traced, for previews) the branches it took."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -31,13 +29,21 @@ def notes_current() -> Notes | None:
     return _current.get()
 
 
-@contextmanager
-def notes_kept(notes: Notes) -> Iterator[Notes]:
-    token = _current.set(notes)
-    try:
-        yield notes
-    finally:
-        _current.reset(token)
+class notes_kept:  # lower case: used as a function is, `with notes_kept(notes):`
+    """`with notes_kept(notes):` what runs inside notes into `notes`. A class, not a
+    generator: it wraps every part of every message rendered."""
+
+    __slots__ = ("notes", "token")
+
+    def __init__(self, notes: Notes):
+        self.notes = notes
+
+    def __enter__(self) -> Notes:
+        self.token = _current.set(self.notes)
+        return self.notes
+
+    def __exit__(self, *exc_info) -> None:
+        _current.reset(self.token)
 
 
 def note_missing(path: str) -> None:

@@ -87,13 +87,13 @@ class _BoundedTemplate(BoundTemplate):
 
 
 class _TracedIfNode(IfNode):
-    """An if that notes which branch it took, when the render is traced."""
+    """An if that notes which branch it took (a traced environment's, for previews)."""
 
     __slots__ = ()
 
     def render_to_output(self, context, buffer) -> int:
         notes = notes_current()
-        if notes is None or not notes.trace:
+        if notes is None:
             return super().render_to_output(context, buffer)
         taken, block = "none", None
         if self.condition.evaluate(context):
@@ -127,16 +127,24 @@ class TailorEnvironment(Environment):
         super().setup_tags_and_filters(extra=False)
         # include shares the caller's scope and reads any template by a computed name; render does neither.
         del self.tags["include"]
-        self.add_tag(_TracedIfTag)
         self.add_tag(MemoRenderTag)
         for name, function in filters.REGISTRY.items():
             self.add_filter(name, function)
 
 
+class TracedEnvironment(TailorEnvironment):
+    """For previews: every if notes the branch it took. Apart, so that the renders of a
+    campaign, which note none, pay nothing for it."""
+
+    def setup_tags_and_filters(self, *, extra: bool = False) -> None:
+        super().setup_tags_and_filters(extra=extra)
+        self.add_tag(_TracedIfTag)
+
+
 @functools.lru_cache(maxsize=32)
-def environment_for(*, blocks: tuple[tuple[str, str], ...], html: bool) -> TailorEnvironment:
-    """One environment per set of blocks (a version's) and part kind, so that blocks are parsed once."""
-    return TailorEnvironment(
+def environment_for(*, blocks: tuple[tuple[str, str], ...], html: bool, traced: bool = False) -> TailorEnvironment:
+    """One environment per set of blocks (a version's), part kind and tracing, so that blocks are parsed once."""
+    return (TracedEnvironment if traced else TailorEnvironment)(
         tolerance=Mode.STRICT,
         undefined=RecordedUndefined,
         strict_filters=True,

@@ -38,9 +38,11 @@ class Compiled:
     needs: Needs
 
 
-def compiled_from(*, subject: str, preheader: str, html: str, text: str, blocks: dict[str, str]) -> Compiled:
-    markup = environment_for(blocks=tuple(sorted(blocks.items())), html=True)
-    plain = environment_for(blocks=text_blocks(blocks), html=False)
+def compiled_from(
+    *, subject: str, preheader: str, html: str, text: str, blocks: dict[str, str], traced: bool = False
+) -> Compiled:
+    markup = environment_for(blocks=tuple(sorted(blocks.items())), html=True, traced=traced)
+    plain = environment_for(blocks=text_blocks(blocks), html=False, traced=traced)
     parts = {
         "subject": plain.from_string(subject),
         "preheader": plain.from_string(preheader) if preheader else None,
@@ -58,13 +60,14 @@ def compiled_from(*, subject: str, preheader: str, html: str, text: str, blocks:
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled(version_id: int, subject: str = "") -> Compiled:
+def _compiled(version_id: int, subject: str = "", traced: bool = False) -> Compiled:
     # A version never changes, so its parse is kept for the life of the process. `subject`
-    # replaces the version's own (an experiment's variant of the subject line).
+    # replaces the version's own (an experiment's variant of the subject line); `traced`
+    # parses it to note its branches (previews).
     version = TemplateVersion.objects.get(pk=version_id)
     return compiled_from(
         subject=subject or version.subject, preheader=version.preheader, html=version.html, text=version.text,
-        blocks=version.blocks,
+        blocks=version.blocks, traced=traced,
     )  # fmt: skip
 
 
@@ -110,7 +113,7 @@ def templates_render(
     """Render a version for many customers, in their order: data read in bulk, parsed once.
     `links` adds per-customer links (a sent message's view in browser), `subject` replaces the
     version's subject (Liquid, checked with `subject_check`), `trace` notes branches."""
-    compiled = _compiled(version.pk, subject)
+    compiled = _compiled(version.pk, subject, trace)
     recipients = recipients_data(customers=list(customers), needs=compiled.needs, campaign=campaign, now=now)
     rendered = []
     for recipient in recipients:
@@ -140,7 +143,7 @@ def template_preview_profile(*, version: TemplateVersion, profile: dict, now: da
         "locale": profile.get("locale", "en-US"), "timezone": profile.get("timezone", "UTC"),
     }  # fmt: skip
     fake = Recipient(customer=Customer(first_name=profile.get("first_name", "")), data=data, personalized=True)
-    return _render_one(_compiled(version.pk), fake, Notes(trace=True))
+    return _render_one(_compiled(version.pk, "", True), fake, Notes(trace=True))
 
 
 @dataclass
