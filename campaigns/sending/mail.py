@@ -43,18 +43,20 @@ def _own(url: str) -> bool:
 def _tracked(html: str, text: str, message_id: int) -> tuple[str, str, list[str]]:
     """Every web link of the HTML through the click redirect; the text part's the same ones."""
     links: list[str] = []
+    redirects: list[str] = []  # links[i] through the click redirect
 
     def swap(match: re.Match) -> str:
         url = unescape(match[3])
         if _own(url):
             return match[0]
         links.append(url)
-        return f"{match[1]}{match[2]}{click_url(message_id=message_id, link_index=len(links) - 1)}{match[2]}"
+        redirects.append(click_url(message_id=message_id, link_index=len(links) - 1))
+        return f"{match[1]}{match[2]}{redirects[-1]}{match[2]}"
 
     html = _HREF.sub(swap, html)
     for index, url in sorted(enumerate(links), key=lambda pair: -len(pair[1])):  # longest first: no prefix clash
         if url in text:
-            text = text.replace(f"({url})", f"({click_url(message_id=message_id, link_index=index)})")
+            text = text.replace(f"({url})", f"({redirects[index]})")
     return html, text, links
 
 
