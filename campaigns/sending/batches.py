@@ -83,8 +83,10 @@ class BatchOutcome:
 
 
 def _rows(ids: list[int]) -> list[Message]:
-    rows = Message.objects.select_related("customer", "variant__template_version").in_bulk(ids)
-    return [rows[i] for i in ids]
+    # A batch has a variant or two: their template versions (the whole HTML) read once, not per row.
+    rows = Message.objects.select_related("customer", "variant").prefetch_related("variant__template_version")
+    found = rows.in_bulk(ids)
+    return [found[i] for i in ids]
 
 
 def _allowed_now(campaign: Campaign, rows: list[Message]) -> tuple[set[int], set[int]]:
