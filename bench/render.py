@@ -556,7 +556,8 @@ def in_memory(ids: list[int], processes: int, version_id: int, batch: int) -> di
                           "capacity": CORES * 1000 / cpu_ms}  # fmt: skip
     errors = sum(o["errors"] for o in outcomes)
     memory = ", ".join(f"{o['rss_before_mib']:.0f} MiB" for o in outcomes)
-    for phase, what in (("python-liquid", "ceiling, python-liquid alone, blocks in full"), ("tailor step", "Tailor's step")):
+    phases = (("python-liquid", "ceiling, python-liquid alone, blocks in full"), ("tailor step", "Tailor's step"))
+    for phase, what in phases:
         figure = figures[phase]
         print(f"  {_label(processes)}, {what}: {figure['rate']:,.0f} messages/s; CPU per message "
               f"{figure['cpu_ms']:.2f} ms: {CORES} free cores would render {figure['capacity']:,.0f} messages/s "

@@ -1,6 +1,6 @@
 """Adapters from other apps' signals and hooks to personalization's services."""
 
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from consent.signals import consent_changed
@@ -46,7 +46,8 @@ events_processed_subscribe("clusters", _clusters)
 
 
 @receiver(post_save, sender=Product)
-def _product_saved(sender, **kwargs) -> None:
+@receiver(post_delete, sender=Product)
+def _product_changed(sender, **kwargs) -> None:
     recommendations_catalog_changed()
 
 

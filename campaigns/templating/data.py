@@ -20,8 +20,13 @@ from django.utils import timezone
 from consent.models import Purpose
 from consent.selectors import customers_consenting, preferences_url, unsubscribe_url
 from personalization.models import Customer, Product, Traits
-from personalization.recommendations.serving import Candidates, popular_products, recommendation_candidates_many
-from personalization.selectors import products_by_sku, scores_by_customer, segment_names_by_customer, traits_by_customer
+from personalization.recommendations.serving import (
+    Candidates,
+    catalog_products,
+    popular_products,
+    recommendation_candidates_many,
+)
+from personalization.selectors import scores_by_customer, segment_names_by_customer, traits_by_customer
 
 ROOTS = (
     "customer",
@@ -179,8 +184,7 @@ def recipients_data(
         .values_list("pk", flat=True)
     )  # fmt: skip
     candidates = _candidates_by_customer(customers, personal) if needs.recommendations else None
-    read = next(iter(candidates.values())).products if candidates else {}  # the batch's, shared by all
-    traits = _traits_by_customer(personal, now, read) if needs.traits else {}
+    traits = _traits_by_customer(personal, now) if needs.traits else {}
     scores = scores_by_customer(customer_ids=personal) if needs.scores else {}
     segments = segment_names_by_customer(customer_ids=personal) if needs.segments else {}
     shared = {
@@ -225,11 +229,8 @@ def _links(customer: Customer) -> dict:
     return {"unsubscribe": unsubscribe_url(customer=customer), "preferences": preferences_url(customer=customer)}
 
 
-def _traits_by_customer(customer_ids: set[int], now: datetime, read: dict[str, Product]) -> dict[int, dict]:
-    """Traits as templates see them; the products last viewed come from `read` (the batch's
-    recommendations already read most of the catalog) or are read now."""
+def _traits_by_customer(customer_ids: set[int], now: datetime) -> dict[int, dict]:
     rows = traits_by_customer(customer_ids=customer_ids)
     skus = {item.get("sku") for traits in rows.values() for item in traits.last_viewed}
-    found = {sku: read[sku] for sku in skus & read.keys()} | products_by_sku(skus=skus - read.keys())
-    products = {sku: product_data(p) for sku, p in found.items()}
+    products = {sku: product_data(p) for sku, p in catalog_products(skus=skus).items()}
     return {customer_id: _traits_data(traits, products, now) for customer_id, traits in rows.items()}

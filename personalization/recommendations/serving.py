@@ -15,12 +15,14 @@ every list can be dropped at once without scanning for them.
 import functools
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
 import numpy as np
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -351,7 +353,7 @@ def recommendation_candidates_many(*, customers: list[Customer], personal_ids: s
                 lists[customer_id] = ranked_now[key] = _rank(by_id[customer_id], personal, liked, active, shared)
         cache.set_many(ranked_now, timeout=LIST_TTL)  # the batch's new lists in one round trip
     skus = {sku for _, ranked, _, _ in lists.values() for sku, _ in ranked}
-    products = products_by_sku(skus=skus)
+    products = catalog_products(skus=skus)
     bought = _bought_by(list(lists))
     return {
         customer_id: Candidates(source, ranked, version, products, bought[customer_id])
@@ -419,5 +421,36 @@ def recommendations_follow_events(*, customer_ids: set[int]) -> int:
 
 
 def recommendations_catalog_changed() -> None:
-    """A product changed (stock, price, category): filtered answers are computed again."""
+    """A product changed (stock, price, category): a new generation of the catalog, so that
+    filtered answers and each process's copy (`catalog_products`) start afresh. At once, so
+    that the changing transaction's own reads see it, and again at its commit, so that no
+    process keeps what it read of the products in between."""
     cache.delete(CATALOG_KEY)
+    transaction.on_commit(lambda: cache.delete(CATALOG_KEY))
+
+
+CATALOG_KEPT = 20_000  # products kept in a process's copy of the catalog
+
+
+@dataclass
+class _CatalogCopy:
+    generation: str = ""
+    products: dict[str, Product | None] = field(default_factory=dict)  # None: no such product
+
+
+_catalog = _CatalogCopy()
+
+
+def catalog_products(*, skus: Iterable[str]) -> dict[str, Product]:
+    """{sku: product}, with what a message shows of it, from this process's copy of the
+    catalog's current generation: a campaign's batches show the same products over and
+    over, and read each once (a batch of 200 recipients read the whole catalog)."""
+    generation = cache.get_or_set(CATALOG_KEY, lambda: secrets.token_hex(4), timeout=None)
+    if generation != _catalog.generation or len(_catalog.products) > CATALOG_KEPT:
+        _catalog.generation, _catalog.products = generation, {}
+    known = _catalog.products
+    missing = [sku for sku in skus if sku not in known]
+    if missing:
+        found = products_by_sku(skus=missing)
+        known.update({sku: found.get(sku) for sku in missing})
+    return {sku: product for sku in skus if (product := known[sku]) is not None}

@@ -100,7 +100,7 @@ def products_upsert(*, rows: Iterable[ProductRow]) -> list[Product]:
 
     rows = list(rows)
     _refuse_invalid_rows(rows, _product_row_problems, what="product")
-    transaction.on_commit(recommendations_catalog_changed)  # stock and prices filter recommendations
+    recommendations_catalog_changed()  # stock and prices filter recommendations
     return Product.objects.bulk_create(
         [Product(**asdict(row)) for row in rows],
         update_conflicts=True,
