@@ -10,7 +10,7 @@ from campaigns.templating.selectors import templates_render
 from personalization.models import Product
 from personalization.recommendations.serving import catalog_products
 from personalization.services import ProductRow, products_upsert
-from tests.templates.support import catalog, consenting, main, version_of, viewed
+from tests.templates.support import boots_and_cap, consenting, main, version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -19,8 +19,7 @@ PICKS = "{% assign picks = recommendations | recommend: 2 %}{% for p in picks %}
 
 @pytest.fixture
 def shop(db):
-    catalog(("BOOT", "Boots", "Shoes", "120.00"), ("CAP", "Cap", "Hats", "25.00"))
-    viewed({"BOOT": 2, "CAP": 1})
+    boots_and_cap()
 
 
 def picks(customer) -> str:

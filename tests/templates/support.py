@@ -60,6 +60,12 @@ def catalog(*rows: tuple[str, str, str, str]) -> list[Product]:
     ]
 
 
+def boots_and_cap() -> None:
+    """Boots ($120.00) and a cap ($25.00) that other shoppers viewed: popular, in that order."""
+    catalog(("BOOT", "Boots", "Shoes", "120.00"), ("CAP", "Cap", "Hats", "25.00"))
+    viewed({"BOOT": 2, "CAP": 1})
+
+
 def products_in_text(rendered: RenderedEmail) -> list[str]:
     """The names of the products a text part links to, in order."""
     return re.findall(rf"^(\S+) \({re.escape(SHOP_URL)}/p/", rendered.text, re.M)

@@ -9,7 +9,7 @@ from campaigns.templating.filters import CONTEXT_READS, REGISTRY
 from campaigns.templating.sandbox import environment_for
 from campaigns.templating.selectors import templates_render
 from tests.factories import ContentBlockFactory, CustomerFactory
-from tests.templates.support import catalog, main, version_of, viewed
+from tests.templates.support import boots_and_cap, main, version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -18,8 +18,7 @@ OUTPUT_LIMIT = "The html part went past a limit: output stream limit reached."
 
 @pytest.fixture
 def shop(db):
-    catalog(("BOOT", "Boots", "Shoes", "120.00"), ("CAP", "Cap", "Hats", "25.00"))
-    viewed({"BOOT": 2, "CAP": 1})
+    boots_and_cap()
 
 
 def rendered_main(version, customers) -> list[str]:

@@ -15,7 +15,7 @@ from consent.selectors import link_customer
 from core.signing import InvalidToken
 from tests.factories import CustomerFactory, SegmentFactory, SegmentMembershipFactory, TraitsFactory
 from tests.recommendations.support import personalization_grant
-from tests.templates.support import SHOP_URL, catalog, main, scored, version_of, viewed
+from tests.templates.support import SHOP_URL, boots_and_cap, main, scored, version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -29,8 +29,7 @@ LINKS = (
 
 @pytest.fixture
 def products(db):
-    catalog(("BOOT", "Boots", "Shoes", "120.00"), ("CAP", "Cap", "Hats", "25.00"))
-    viewed({"BOOT": 2, "CAP": 1})
+    boots_and_cap()
 
 
 def token_of(url: str) -> str:
