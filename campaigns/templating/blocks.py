@@ -15,6 +15,7 @@ site whose keys keep missing (a footer that prints each recipient's own links) s
 memoizing after `TRIAL` lookups.
 """
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -31,7 +32,7 @@ from campaigns.templating.notes import Notes, note_fallback, note_missing, notes
 TAGS_PURE = frozenset({"if", "unless", "case", "assign", "capture", "echo", "comment", "#", "raw", "liquid"})
 # Liquid's own filters that read something besides their arguments: `date` knows "now".
 FILTERS_IMPURE = frozenset({"date"})
-ENTRIES = 20_000  # per call site; a product card is about half a kilobyte
+ENTRIES = 20_000  # per call site, the least recently used dropped; a product card is about half a kilobyte
 TRIAL = 2_000  # lookups before a call site that rarely hits gives up
 HIT_RATE_KEPT = 0.25
 
@@ -59,6 +60,17 @@ def _frozen(value):
 
 
 _ABSENT = object()
+Path = tuple[str, ...]  # ("product",), ("campaign", "utm_campaign")
+
+
+def _frozen_at(value, path: Path):
+    for name in path[1:]:
+        if value is _ABSENT:
+            break
+        if type(value) is not dict:
+            raise _Unfrozen(type(value).__name__)
+        value = value.get(name, _ABSENT)
+    return value if value is _ABSENT else _frozen(value)
 
 
 @dataclass
@@ -70,34 +82,36 @@ class _Stored:
 
 @dataclass
 class _CallSite:
-    """What one render tag has learned: which names key its block (None: not yet looked
-    at, empty: never memoized) and the outputs stored by key."""
+    """What one render tag has learned: which paths key its block (None: not yet looked
+    at, empty: never memoized) and the outputs stored by key, least recently used first."""
 
-    names: tuple[str, ...] | None = None
-    stored: dict = field(default_factory=dict)
+    reads: tuple[Path, ...] | None = None
+    stored: OrderedDict = field(default_factory=OrderedDict)
     lookups: int = 0
     hits: int = 0
 
     def keep_trying(self) -> bool:
         if self.lookups == TRIAL and self.hits < HIT_RATE_KEPT * TRIAL:
-            self.names, self.stored = (), {}
-        return bool(self.names)
+            self.reads, self.stored = (), OrderedDict()
+        return bool(self.reads)
 
 
-def block_key_names(template) -> tuple[str, ...]:
-    """The names a block's output depends on, or () when it cannot be memoized."""
+def block_key_reads(template) -> tuple[Path, ...]:
+    """What a block's output depends on: the variables it names and what its filters
+    read, as paths from the render's globals; () when it cannot be memoized."""
     analysis = template.analyze(include_partials=False)
     if not set(analysis.tags) <= TAGS_PURE:
         return ()
-    reads = set(analysis.globals)
+    reads = {(name,) for name in analysis.globals}
     for name in analysis.filters:
         if name in FILTERS_IMPURE:
             return ()
         if getattr(template.env.filters.get(name), "with_context", False):
             if name not in CONTEXT_READS:
                 return ()
-            reads.update(CONTEXT_READS[name])
-    return tuple(sorted(reads))
+            reads.update(tuple(path.split(".")) for path in CONTEXT_READS[name])
+    # A variable read whole makes reading a part of it redundant.
+    return tuple(sorted(path for path in reads if not any(path[:n] in reads for n in range(1, len(path)))))
 
 
 class MemoRenderNode(RenderNode):
@@ -114,12 +128,12 @@ class MemoRenderNode(RenderNode):
         if notes is None or notes.trace or self.var is not None or not isinstance(self.name, StringLiteral):
             return super().render_to_output(context, buffer)
         site = self.site
-        if site.names is None:
-            site.names = block_key_names(context.env.get_template(self.name.value, context=context, tag=self.tag))
+        if site.reads is None:
+            site.reads = block_key_reads(context.env.get_template(self.name.value, context=context, tag=self.tag))
         if not site.keep_trying():
             return super().render_to_output(context, buffer)
         try:
-            key = self._key(context, site.names)
+            key = self._key(context, site.reads)
         except _Unfrozen:
             return super().render_to_output(context, buffer)
         site.lookups += 1
@@ -127,10 +141,11 @@ class MemoRenderNode(RenderNode):
         if stored is None:
             stored = self._render_new(context, notes)
             if len(site.stored) >= ENTRIES:
-                site.stored.clear()
+                site.stored.popitem(last=False)
             site.stored[key] = stored
         else:
             site.hits += 1
+            site.stored.move_to_end(key)
         for path in stored.missing:
             note_missing(path)
         for fallback in stored.fallbacks:
@@ -138,11 +153,11 @@ class MemoRenderNode(RenderNode):
         buffer.write(stored.output)
         return True
 
-    def _key(self, context, names: tuple[str, ...]) -> tuple:
+    def _key(self, context, reads: tuple[Path, ...]) -> tuple:
         args = {arg.name: arg.value.evaluate(context) for arg in self.args}
         scope = context.globals  # what the block sees beside its arguments: never the caller's locals
-        values = (args[name] if name in args else scope.get(name, _ABSENT) for name in names)
-        return tuple(value if value is _ABSENT else _frozen(value) for value in values)
+        return tuple(_frozen_at(args[path[0]] if path[0] in args else scope.get(path[0], _ABSENT), path)
+                     for path in reads)  # fmt: skip
 
     def _render_new(self, context, notes: Notes) -> _Stored:
         own = Notes(part=notes.part)  # what this block alone notes, to note again on every hit

@@ -164,14 +164,14 @@ def default(value: object, fallback: object = "", *, allow_false: bool = False) 
     return shown
 
 
-# The render globals each filter above reads besides its arguments: a block that uses it
-# renders the same for the same values of these (blocks.py memoizes on them).
+# What of the render's globals each filter above reads besides its arguments (dotted paths):
+# a block that uses it renders the same for the same values of these (blocks.py reuses on them).
 CONTEXT_READS = {
     "money": ("currency", "locale"),
     "local_date": ("timezone", "locale"),
     "local_datetime": ("timezone", "locale"),
     "greeting": ("now", "timezone"),
-    "product_url": ("campaign",),
+    "product_url": ("campaign.utm_campaign",),
 }
 
 REGISTRY = {

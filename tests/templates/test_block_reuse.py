@@ -4,7 +4,7 @@ of their own would give, notes included, and the limits still hold."""
 
 import pytest
 
-from campaigns.templating.blocks import block_key_names
+from campaigns.templating.blocks import block_key_reads
 from campaigns.templating.filters import CONTEXT_READS, REGISTRY
 from campaigns.templating.sandbox import environment_for
 from campaigns.templating.selectors import templates_render
@@ -35,6 +35,17 @@ def test_a_reused_block_formats_money_in_each_recipients_locale(shop):
     assert rendered_main(version, customers) == [  # main() shows the no-break spaces as spaces
         "Boots $120.00", "Boots 120,00 $", "Boots $120.00", "Boots 120,00 $US", "Boots 120,00 $",
     ]  # fmt: skip
+
+
+def test_a_reused_product_link_carries_each_campaigns_own_tag(shop):
+    ContentBlockFactory(name="link", source="{{ product | product_url }}")
+    version = version_of("{% for p in products.popular limit: 1 %}{% render 'link', product: p %}{% endfor %}")
+    customer = CustomerFactory()
+
+    links = [main(templates_render(version=version, customers=[customer], campaign={"utm_campaign": tag})[0])
+             for tag in ("spring", "autumn", "spring")]  # fmt: skip
+
+    assert [link.rsplit("utm_campaign=", 1)[1] for link in links] == ["spring", "autumn", "spring"]
 
 
 def test_a_block_that_reads_the_recipients_own_data_shows_each_their_own(db):
@@ -91,15 +102,19 @@ def test_a_reused_block_still_counts_towards_the_output_limit(db):
     assert rendered.error == OUTPUT_LIMIT
 
 
-def _names(source: str) -> tuple[str, ...]:
+def _reads(source: str) -> list[str]:
     environment = environment_for(blocks=(("block", source),), html=True)
-    return block_key_names(environment.get_template("block"))
+    return [".".join(path) for path in block_key_reads(environment.get_template("block"))]
 
 
 def test_a_block_is_keyed_on_what_it_reads_and_what_its_filters_read():
-    assert _names("{{ product.price | money }} {{ product | product_url }}") == (
-        "campaign", "currency", "locale", "product",
-    )  # fmt: skip
+    assert _reads("{{ product.price | money }} {{ product | product_url }}") == [
+        "campaign.utm_campaign", "currency", "locale", "product",
+    ]  # fmt: skip
+
+
+def test_a_variable_read_whole_keys_the_block_once():
+    assert _reads("{{ campaign.name }} {{ product | product_url }}") == ["campaign", "product"]
 
 
 @pytest.mark.parametrize(
@@ -111,7 +126,7 @@ def test_a_block_is_keyed_on_what_it_reads_and_what_its_filters_read():
     ],
 )
 def test_a_block_that_loops_nests_or_reads_the_clock_is_always_rendered_in_full(source):
-    assert _names(source) == ()
+    assert _reads(source) == []
 
 
 def test_every_filter_that_reads_the_render_says_what_it_reads():
