@@ -128,7 +128,7 @@ def can_track_many(questions: list[TrackingQuestion]) -> list[bool]:
     that asks upstream; then the regime (yes under opt-out, no under opt-in)."""
     ids = {q.customer_id for q in questions if q.customer_id is not None}
     decisions = dict(
-        Customer.objects.filter(pk__in=ids)
+        Customer.objects.filter(pk__any_of=list(ids))
         .annotate(decision=_latest_decision_subquery(Purpose.TRACKING))
         .values_list("pk", "decision")
     )
@@ -256,7 +256,9 @@ def email_frequencies(*, customer_ids) -> dict[int, str]:
     """Each customer's chosen frequency of marketing email (consent.models.Frequency), for
     those who chose one other than "any"."""
     latest = PreferenceChange.objects.filter(customer=OuterRef("pk")).order_by("-recorded_at", "-id")
-    chosen = Customer.objects.filter(pk__in=customer_ids).annotate(_frequency=Subquery(latest.values("frequency")[:1]))
+    chosen = Customer.objects.filter(pk__any_of=list(customer_ids)).annotate(
+        _frequency=Subquery(latest.values("frequency")[:1])
+    )
     return {pk: f for pk, f in chosen.values_list("pk", "_frequency") if f and f != Frequency.ANY}
 
 
@@ -427,7 +429,7 @@ def email_withdrawals_since(*, customer_ids, since: datetime) -> dict[int, datet
     """When each of these customers first withdrew marketing email (all of it or a topic)
     since `since`: the unsubscribes a campaign's results count (not erasures, not complaints)."""
     withdrawals = ConsentRecord.objects.filter(
-        customer_id__in=customer_ids,
+        customer_id__any_of=list(customer_ids),
         purpose=Purpose.EMAIL_MARKETING,
         decision=Decision.WITHDRAWN,
         recorded_at__gte=since,

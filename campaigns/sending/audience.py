@@ -42,7 +42,7 @@ def campaign_audience_ids(*, campaign: Campaign) -> list[int]:
 def _marketing_sent(customer_ids: list[int], since: datetime) -> tuple[dict[int, int], dict[int, datetime]]:
     """Marketing messages sent to each customer since `since`: how many, and the last one."""
     sent = Message.objects.filter(
-        customer_id__in=customer_ids, kind=MessageKind.MARKETING, status=MessageStatus.SENT, sent_at__gte=since
+        customer_id__any_of=customer_ids, kind=MessageKind.MARKETING, status=MessageStatus.SENT, sent_at__gte=since
     )
     counts, last = {}, {}
     for customer_id, count, latest in sent.values_list("customer_id").annotate(Count("id"), Max("sent_at")):
@@ -113,12 +113,12 @@ def campaign_plan(*, campaign: Campaign, now: datetime) -> Counter:
     left_out: Counter = Counter()
     for start in range(0, len(audience), PLAN_CHUNK):
         chunk = audience[start : start + PLAN_CHUNK]
-        refused = email_refusals(customers=Customer.objects.filter(pk__in=chunk), topic=topic)
+        refused = email_refusals(customers=Customer.objects.filter(pk__any_of=chunk), topic=topic)
         allowed = [c for c in chunk if c not in refused]
         over = frequency_over(customer_ids=allowed, now=now)
         left_out.update(refused.values())
         left_out.update(over.values())
-        zones = dict(Customer.objects.filter(pk__in=allowed).values_list("pk", "timezone"))
+        zones = dict(Customer.objects.filter(pk__any_of=allowed).values_list("pk", "timezone"))
         rows = []
         for customer_id in allowed:
             if customer_id in over:

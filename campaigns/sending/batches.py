@@ -93,7 +93,7 @@ def _allowed_now(campaign: Campaign, rows: list[Message]) -> tuple[set[int], set
     """(may be emailed now, may be tracked): consent asked again, as it may have changed since planning."""
     ids = [row.customer_id for row in rows]
     topic = campaign.topic.slug if campaign.topic_id else None
-    customers = Customer.objects.filter(pk__in=ids)
+    customers = Customer.objects.filter(pk__any_of=ids)
     emailable = set(customers_emailable(customers=customers, topic=topic).values_list("pk", flat=True))
     trackable = set(customers_consenting(customers=customers, purpose=Purpose.TRACKING).values_list("pk", flat=True))
     return emailable, trackable

@@ -180,7 +180,7 @@ def recipients_data(
     now = now or timezone.now()
     ids = [c.pk for c in customers]
     personal = set(
-        customers_consenting(customers=Customer.objects.filter(pk__in=ids), purpose=Purpose.PERSONALIZATION)
+        customers_consenting(customers=Customer.objects.filter(pk__any_of=ids), purpose=Purpose.PERSONALIZATION)
         .values_list("pk", flat=True)
     )  # fmt: skip
     candidates = _candidates_by_customer(customers, personal) if needs.recommendations else None
