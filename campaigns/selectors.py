@@ -17,7 +17,8 @@ def message_for_esp(*, metadata_id, esp_message_id: str) -> Message | None:
         if found is not None:
             return found
     if esp_message_id:
-        return Message.objects.select_related("customer").filter(esp_message_id=esp_message_id).first()
+        named = Message.objects.exclude(esp_message_id="")  # as the index has them: rows an ESP named
+        return named.select_related("customer").filter(esp_message_id=esp_message_id).first()
     return None
 
 
