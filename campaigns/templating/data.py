@@ -174,9 +174,16 @@ def products_data() -> dict:
 
 
 def recipients_data(
-    *, customers: list[Customer], needs: Needs, campaign: dict | None = None, now: datetime | None = None
+    *,
+    customers: list[Customer],
+    needs: Needs,
+    campaign: dict | None = None,
+    links: dict[int, dict] | None = None,
+    now: datetime | None = None,
 ) -> list[Recipient]:
-    """The render data of each customer, in the order given, read in one query per kind."""
+    """The render data of each customer, in the order given, read in one query per kind.
+    `links` gives some customers links of their own (a sent message's unsubscribe, with its
+    topic, and view in browser), in place of the default ones."""
     now = now or timezone.now()
     ids = [c.pk for c in customers]
     personal = set(
@@ -207,7 +214,7 @@ def recipients_data(
                     "segments": segments.get(customer.pk, []),
                 },
                 "recommendations": RecommendationsDrop(candidates.get(customer.pk)) if candidates is not None else [],
-                "links": _links(customer),
+                "links": _links(customer, (links or {}).get(customer.pk, {})),
                 "locale": customer.locale,
                 "timezone": customer.timezone,
             },
@@ -224,9 +231,11 @@ def _profile_data(customer: Customer) -> dict:
     }  # fmt: skip
 
 
-def _links(customer: Customer) -> dict:
-    # view_in_browser names a sent message; campaigns add it when a message exists.
-    return {"unsubscribe": unsubscribe_url(customer=customer), "preferences": preferences_url(customer=customer)}
+def _links(customer: Customer, given: dict) -> dict:
+    # view_in_browser names a sent message; campaigns give it when a message exists.
+    unsubscribe = given["unsubscribe"] if "unsubscribe" in given else unsubscribe_url(customer=customer)
+    preferences = given["preferences"] if "preferences" in given else preferences_url(customer=customer)
+    return {**given, "unsubscribe": unsubscribe, "preferences": preferences}
 
 
 def _traits_by_customer(customer_ids: set[int], now: datetime) -> dict[int, dict]:

@@ -114,13 +114,9 @@ def templates_render(
     `links` adds per-customer links (a sent message's view in browser), `subject` replaces the
     version's subject (Liquid, checked with `subject_check`), `trace` notes branches."""
     compiled = _compiled(version.pk, subject, trace)
-    recipients = recipients_data(customers=list(customers), needs=compiled.needs, campaign=campaign, now=now)
-    rendered = []
-    for recipient in recipients:
-        if links and recipient.customer.pk in links:
-            recipient.data["links"] = {**recipient.data["links"], **links[recipient.customer.pk]}
-        rendered.append(_render_one(compiled, recipient, Notes(trace=trace)))
-    return rendered
+    recipients = recipients_data(customers=list(customers), needs=compiled.needs, campaign=campaign, links=links,
+                                 now=now)  # fmt: skip
+    return [_render_one(compiled, recipient, Notes(trace=trace)) for recipient in recipients]
 
 
 def template_preview(*, version: TemplateVersion, customer: Customer, now: datetime | None = None) -> RenderedEmail:
