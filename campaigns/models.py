@@ -70,8 +70,15 @@ class Message(BaseModel):
         # A row is written four times (planned, claimed, registered, sent) and every write of
         # a changed indexed column touches every index: these hold only the rows they serve.
         indexes = [
-            models.Index(fields=["campaign", "status"], name="message_campaign_status"),
-            models.Index(fields=["claim"], condition=Q(status="claimed"), name="message_claimed"),
+            # A batch claims the lowest ids of a campaign's planned rows: in index order, no sort.
+            models.Index(fields=["campaign", "status", "id"], name="message_campaign_status_id"),
+            # The frequency rules count each recipient's recent marketing email.
+            models.Index(
+                fields=["customer", "sent_at"],
+                condition=Q(kind=MessageKind.MARKETING, status=MessageStatus.SENT),
+                name="message_marketing_sent",
+            ),
+            models.Index(fields=["claim"], condition=Q(status=MessageStatus.CLAIMED), name="message_claimed"),
             models.Index(fields=["esp_message_id"], condition=~Q(esp_message_id=""), name="message_esp_named"),
         ]
 
