@@ -16,12 +16,13 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Q
 
 from campaigns.experiments.assignment import assignment_for
 from campaigns.models import AudienceGroup, Campaign, ExperimentMode, Message, MessageKind, MessageStatus, ScheduleMode
 from consent.models import Frequency
 from consent.selectors import email_frequencies, email_refusals
+from core.db import rows_insert_new
 from personalization.models import Customer
 from personalization.segments.selectors import segment_member_ids
 
@@ -39,13 +40,19 @@ def campaign_audience_ids(*, campaign: Campaign) -> list[int]:
     return sorted(included - excluded)
 
 
-def _marketing_sent(customer_ids: list[int], since: datetime) -> tuple[dict[int, int], dict[int, datetime]]:
-    """Marketing messages sent to each customer since `since`: how many, and the last one."""
+def _marketing_sent(
+    customer_ids: list[int], *, since: datetime, counted_since: datetime
+) -> tuple[dict[int, int], dict[int, datetime]]:
+    """Marketing email sent to each customer since `since`, in one read: how many since
+    `counted_since` (the cap's window), and the last one (for their own frequency)."""
     sent = Message.objects.filter(
         customer_id__any_of=customer_ids, kind=MessageKind.MARKETING, status=MessageStatus.SENT, sent_at__gte=since
     )
+    counted = Count("id", filter=Q(sent_at__gte=counted_since))
     counts, last = {}, {}
-    for customer_id, count, latest in sent.values_list("customer_id").annotate(Count("id"), Max("sent_at")):
+    for customer_id, count, latest in (
+        sent.values("customer_id").annotate(n=counted, last=Max("sent_at")).values_list("customer_id", "n", "last")
+    ):
         counts[customer_id], last[customer_id] = count, latest
     return counts, last
 
@@ -54,8 +61,7 @@ def frequency_over(*, customer_ids: list[int], now: datetime) -> dict[int, str]:
     """Who would get more marketing email than they chose, or than the shop's cap allows."""
     cap, window = settings.MARKETING_CAP_MESSAGES, timedelta(days=settings.MARKETING_CAP_DAYS)
     longest = max([window, *FREQUENCY_GAPS.values()])
-    counts, last = _marketing_sent(customer_ids, now - longest)
-    recent = _marketing_sent(customer_ids, now - window)[0] if longest != window else counts
+    recent, last = _marketing_sent(customer_ids, since=now - longest, counted_since=now - window)
     over = {}
     for customer_id, frequency in email_frequencies(customer_ids=customer_ids).items():
         if customer_id in last and now - last[customer_id] < FREQUENCY_GAPS[frequency]:
@@ -133,8 +139,8 @@ def campaign_plan(*, campaign: Campaign, now: datetime) -> Counter:
                 else MessageStatus.PLANNED
             )  # fmt: skip
             send_after = _send_after(campaign, _zone(zones.get(customer_id, "UTC")), now)
-            rows.append(Message(campaign=campaign, customer_id=customer_id, kind=MessageKind.MARKETING, status=status,
-                                audience_group=assignment.group, variant_id=assignment.variant_id,
+            rows.append(Message(campaign_id=campaign.pk, customer_id=customer_id, kind=MessageKind.MARKETING,
+                                status=status, audience_group=assignment.group, variant_id=assignment.variant_id,
                                 send_after=send_after))  # fmt: skip
-        Message.objects.bulk_create(rows, batch_size=2_000, ignore_conflicts=True)
+        rows_insert_new(Message, rows)  # a row planned already stays as it is: planning twice plans once
     return left_out
