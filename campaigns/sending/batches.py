@@ -34,7 +34,7 @@ from campaigns.sending.ledger import (
     messages_skip,
 )
 from campaigns.sending.mail import Outgoing, campaign_utm, outgoing_build, view_in_browser_url
-from campaigns.templating.selectors import templates_render
+from campaigns.templating.selectors import RenderGroup, templates_render_groups
 from consent.models import Purpose
 from consent.selectors import customers_consenting, customers_emailable, unsubscribe_url
 from core.ratelimit import rate_limit_exceeded
@@ -108,21 +108,22 @@ def _prepared(campaign: Campaign, rows: list[Message], trackable: set[int]) -> t
         by_variant[row.variant_id].append(row)
     built: dict[int, Outgoing] = {}
     failed: list[Message] = []
-    for group in by_variant.values():
-        variant = group[0].variant
-        unsubscribes = {row.customer_id: unsubscribe_url(customer=row.customer, topic=topic) for row in group}
-        links = {
-            row.customer_id: {"unsubscribe": unsubscribes[row.customer_id],
-                              "view_in_browser": view_in_browser_url(message_id=row.pk)}
-            for row in group
-        }  # fmt: skip
-        rendered = templates_render(
-            version=variant.template_version, customers=[row.customer for row in group],
-            campaign={**context, "variant": variant.name}, links=links, subject=variant.subject,
-        )  # fmt: skip
+    unsubscribes = {row.customer_id: unsubscribe_url(customer=row.customer, topic=topic) for row in rows}
+    links = {
+        row.customer_id: {"unsubscribe": unsubscribes[row.customer_id],
+                          "view_in_browser": view_in_browser_url(message_id=row.pk)}
+        for row in rows
+    }  # fmt: skip
+    groups = [
+        RenderGroup(version=group[0].variant.template_version, customers=[row.customer for row in group],
+                    subject=group[0].variant.subject, campaign={**context, "variant": group[0].variant.name})
+        for group in by_variant.values()
+    ]  # fmt: skip
+    # One read of the recipients' data for the whole batch, whatever their variants.
+    for group, rendered in zip(by_variant.values(), templates_render_groups(groups=groups, links=links), strict=True):
         for row, email in zip(group, rendered, strict=True):
             row.personalized = email.personalized
-            row.template_version_id = variant.template_version_id
+            row.template_version_id = row.variant.template_version_id
             if email.error:
                 row.failure = email.error
                 failed.append(row)

@@ -87,6 +87,9 @@ class Needs:
             products="products" in roots,
         )
 
+    def __or__(self, other: "Needs") -> "Needs":
+        return Needs(**{name: getattr(self, name) or getattr(other, name) for name in self.__dataclass_fields__})
+
 
 def product_data(product: Product, *, because: str = "") -> dict:
     return {

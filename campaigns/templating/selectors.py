@@ -7,6 +7,8 @@ go on.
 """
 
 import functools
+import itertools
+import operator
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -100,6 +102,17 @@ def _render_one(compiled: Compiled, recipient: Recipient, notes: Notes) -> Rende
     return rendered
 
 
+@dataclass(frozen=True)
+class RenderGroup:
+    """Customers who get one version (a campaign's variant): its subject in place of the
+    version's when given (Liquid, checked with `subject_check`), and the campaign it names."""
+
+    version: TemplateVersion
+    customers: Sequence[Customer]
+    subject: str = ""
+    campaign: dict | None = None
+
+
 def templates_render(
     *,
     version: TemplateVersion,
@@ -112,11 +125,33 @@ def templates_render(
 ) -> list[RenderedEmail]:
     """Render a version for many customers, in their order: data read in bulk, parsed once.
     `links` adds per-customer links (a sent message's view in browser), `subject` replaces the
-    version's subject (Liquid, checked with `subject_check`), `trace` notes branches."""
-    compiled = _compiled(version.pk, subject, trace)
-    recipients = recipients_data(customers=list(customers), needs=compiled.needs, campaign=campaign, links=links,
-                                 now=now)  # fmt: skip
-    return [_render_one(compiled, recipient, Notes(trace=trace)) for recipient in recipients]
+    version's subject, `trace` notes branches."""
+    group = RenderGroup(version=version, customers=customers, subject=subject, campaign=campaign)
+    [rendered] = _groups_render([group], links=links, trace=trace, now=now)
+    return rendered
+
+
+def templates_render_groups(
+    *, groups: Sequence[RenderGroup], links: dict[int, dict] | None = None, now: datetime | None = None
+) -> list[list[RenderedEmail]]:
+    """Each group's version rendered for its customers (a campaign's variants), the data of
+    all of them read at once: per group, the renders in its customers' order."""
+    return _groups_render(groups, links=links, trace=False, now=now)
+
+
+def _groups_render(groups, *, links, trace: bool, now) -> list[list[RenderedEmail]]:
+    compiled = [_compiled(group.version.pk, group.subject, trace) for group in groups]
+    needs = functools.reduce(operator.or_, (c.needs for c in compiled), Needs())
+    customers = [customer for group in groups for customer in group.customers]
+    recipients = iter(recipients_data(customers=customers, needs=needs, links=links, now=now))
+    rendered = []
+    for group, parsed in zip(groups, compiled, strict=True):
+        renders = []
+        for recipient in itertools.islice(recipients, len(group.customers)):
+            recipient.data["campaign"] = group.campaign or {}
+            renders.append(_render_one(parsed, recipient, Notes(trace=trace)))
+        rendered.append(renders)
+    return rendered
 
 
 def template_preview(*, version: TemplateVersion, customer: Customer, now: datetime | None = None) -> RenderedEmail:

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from campaigns.templating.data import Needs, recipients_data
-from campaigns.templating.selectors import templates_render
+from campaigns.templating.selectors import RenderGroup, templates_render, templates_render_groups
 from consent.selectors import link_customer
 from core.signing import InvalidToken
 from tests.factories import CustomerFactory, SegmentFactory, SegmentMembershipFactory, TraitsFactory
@@ -227,6 +227,36 @@ def test_rendering_50_customers_stays_within_the_constant(audience, django_asser
         rendered = templates_render(version=version, customers=audience[:50])
 
     assert len(rendered) == 50 and all(r.personalized for r in rendered)
+
+
+def test_versions_for_their_own_customers_read_the_customers_data_once(audience):
+    first, second = version_of(EVERYTHING), version_of("B " + EVERYTHING)
+    groups = [
+        RenderGroup(version=first, customers=audience[:10]),
+        RenderGroup(version=second, customers=audience[10:60]),
+    ]
+    templates_render_groups(groups=groups)  # both versions parsed
+    cache.clear()
+
+    with CaptureQueriesContext(connection) as queries:
+        rendered = templates_render_groups(groups=groups)
+
+    assert len(queries.captured_queries) == QUERIES
+    assert [len(renders) for renders in rendered] == [10, 50]
+
+
+def test_each_group_gets_its_own_version_subject_and_campaign(db):
+    ana, bo, cy = (CustomerFactory(first_name=name) for name in ("Ana", "Bo", "Cy"))
+    version = version_of("{{ campaign.variant }}:{{ customer.first_name }}")
+    groups = [
+        RenderGroup(version=version, customers=[ana, cy], campaign={"variant": "A"}),
+        RenderGroup(version=version, customers=[bo], subject="Hi {{ customer.first_name }}", campaign={"variant": "B"}),
+    ]
+
+    rendered = templates_render_groups(groups=groups)
+
+    assert [[main(r) for r in renders] for renders in rendered] == [["A:Ana", "A:Cy"], ["B:Bo"]]
+    assert rendered[1][0].subject == "Hi Bo"
 
 
 def test_a_second_batch_reads_cached_recommendations(audience):
