@@ -394,11 +394,12 @@ def _job_in_memory(job: dict, barrier) -> dict:
     """The ceiling: every recipient's data read first, recommendations included, then rendered
     from memory: by python-liquid alone (the four parsed parts; with no notes to keep, blocks
     render in full), then by Tailor's whole step."""
+    from campaigns.models import TemplateVersion
     from campaigns.templating.data import recipients_data
     from campaigns.templating.notes import Notes
     from campaigns.templating.selectors import _compiled, _render_one
 
-    compiled = _compiled(job["version_id"])
+    compiled = _compiled(TemplateVersion.objects.get(pk=job["version_id"]))
     parts = [p for p in (compiled.subject, compiled.preheader, compiled.html, compiled.text) if p is not None]
     recipients = []
     for ids in _chunks(job["ids"], job["batch"]):

@@ -61,12 +61,17 @@ def compiled_from(
     return Compiled(**parts, needs=Needs.of(paths))
 
 
+def _compiled(version: TemplateVersion, subject: str = "", traced: bool = False) -> Compiled:
+    # A version never changes, so its parse is kept for the life of the process, by id and
+    # creation time (SQLite gives a rolled-back row's id to the next row). `subject` replaces
+    # the version's own (an experiment's variant of the subject line); `traced` parses it to
+    # note its branches (previews).
+    return _compiled_by_id(version.pk, version.created_at, subject, traced)
+
+
 @functools.lru_cache(maxsize=64)
-def _compiled(version_id: int, subject: str = "", traced: bool = False) -> Compiled:
-    # A version never changes, so its parse is kept for the life of the process. `subject`
-    # replaces the version's own (an experiment's variant of the subject line); `traced`
-    # parses it to note its branches (previews).
-    version = TemplateVersion.objects.get(pk=version_id)
+def _compiled_by_id(version_id: int, created_at: datetime, subject: str, traced: bool) -> Compiled:
+    version = TemplateVersion.objects.get(pk=version_id, created_at=created_at)
     return compiled_from(
         subject=subject or version.subject, preheader=version.preheader, html=version.html, text=version.text,
         blocks=version.blocks, traced=traced,
@@ -140,7 +145,7 @@ def templates_render_groups(
 
 
 def _groups_render(groups, *, links, trace: bool, now) -> list[list[RenderedEmail]]:
-    compiled = [_compiled(group.version.pk, group.subject, trace) for group in groups]
+    compiled = [_compiled(group.version, group.subject, trace) for group in groups]
     needs = functools.reduce(operator.or_, (c.needs for c in compiled), Needs())
     customers = [customer for group in groups for customer in group.customers]
     recipients = iter(recipients_data(customers=customers, needs=needs, links=links, now=now))
@@ -174,7 +179,7 @@ def template_preview_profile(*, version: TemplateVersion, profile: dict, now: da
         "locale": profile.get("locale", "en-US"), "timezone": profile.get("timezone", "UTC"),
     }  # fmt: skip
     fake = Recipient(customer=Customer(first_name=profile.get("first_name", "")), data=data, personalized=True)
-    return _render_one(_compiled(version.pk, "", True), fake, Notes(trace=True))
+    return _render_one(_compiled(version, "", True), fake, Notes(trace=True))
 
 
 @dataclass
