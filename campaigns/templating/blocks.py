@@ -10,7 +10,7 @@ values, frozen, are the key. A hit writes the stored output through the bounded 
 (so size and time limits still hold) and notes again what the first render noted
 (missing data, fallbacks shown).
 
-Traced renders (previews, which note each branch taken) always render in full. A call
+Previews, which note each branch taken, parse with Liquid's own render tag. A call
 site whose keys keep missing (a footer that prints each recipient's own links) stops
 memoizing after `TRIAL` lookups.
 """
@@ -125,7 +125,7 @@ class MemoRenderNode(RenderNode):
         notes = notes_current()
         # Only the plain form ({% render 'name', key: value %}) of a named block: `with`
         # and `for` bind drops such as forloop, which a key cannot hold.
-        if notes is None or notes.trace or self.var is not None or not isinstance(self.name, StringLiteral):
+        if notes is None or self.var is not None or not isinstance(self.name, StringLiteral):
             return super().render_to_output(context, buffer)
         site = self.site
         if site.reads is None:

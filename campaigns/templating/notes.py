@@ -18,7 +18,6 @@ class Notes:
     missing: list[str] = field(default_factory=list)
     fallbacks: list[str] = field(default_factory=list)
     branches: list[Branch] = field(default_factory=list)
-    trace: bool = False
     part: str = ""  # the part being rendered
 
 

@@ -19,6 +19,7 @@ from io import StringIO
 from liquid import Environment, Mode, Undefined
 from liquid.builtin.loaders.dict_loader import CachingDictLoader
 from liquid.builtin.tags.if_tag import IfNode, IfTag
+from liquid.builtin.tags.render_tag import RenderTag
 from liquid.exceptions import LiquidError, OutputStreamLimitError, ResourceLimitError
 from liquid.template import BoundTemplate
 
@@ -133,12 +134,14 @@ class TailorEnvironment(Environment):
 
 
 class TracedEnvironment(TailorEnvironment):
-    """For previews: every if notes the branch it took. Apart, so that the renders of a
-    campaign, which note none, pay nothing for it."""
+    """For previews: every if notes the branch it took, and blocks render in full (a reused
+    block would not note its branches). Apart, so that the renders of a campaign, which note
+    none, pay nothing for it."""
 
     def setup_tags_and_filters(self, *, extra: bool = False) -> None:
         super().setup_tags_and_filters(extra=extra)
         self.add_tag(_TracedIfTag)
+        self.add_tag(RenderTag)
 
 
 @functools.lru_cache(maxsize=32)

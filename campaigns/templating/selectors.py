@@ -154,7 +154,7 @@ def _groups_render(groups, *, links, trace: bool, now) -> list[list[RenderedEmai
         renders = []
         for recipient in itertools.islice(recipients, len(group.customers)):
             recipient.data["campaign"] = group.campaign or {}
-            renders.append(_render_one(parsed, recipient, Notes(trace=trace)))
+            renders.append(_render_one(parsed, recipient, Notes()))
         rendered.append(renders)
     return rendered
 
@@ -179,7 +179,7 @@ def template_preview_profile(*, version: TemplateVersion, profile: dict, now: da
         "locale": profile.get("locale", "en-US"), "timezone": profile.get("timezone", "UTC"),
     }  # fmt: skip
     fake = Recipient(customer=Customer(first_name=profile.get("first_name", "")), data=data, personalized=True)
-    return _render_one(_compiled(version, "", True), fake, Notes(trace=True))
+    return _render_one(_compiled(version, "", True), fake, Notes())
 
 
 @dataclass
