@@ -90,6 +90,11 @@ class EventType(models.TextChoices):
     SEGMENT_EXITED = "Segment Exited"
 
 
+# Tailor's own events, about a person rather than done by them: recorded already processed
+# (there is nothing to fold), they do not make the person "seen" and are not "any event" to rules.
+OWN_EVENT_TYPES = frozenset({EventType.SEGMENT_ENTERED, EventType.SEGMENT_EXITED})
+
+
 class Event(models.Model):
     """Something a person did, as the shop or the ESP reported it. Append-only."""
 

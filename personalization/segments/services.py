@@ -40,6 +40,7 @@ from personalization.segments.selectors import (
     segments_using,
 )
 from tracking.hooks import ProcessedBatch
+from tracking.models import OWN_EVENT_TYPES
 
 logger = logging.getLogger(__name__)
 _LOCK_CLASS = 0x5E6  # advisory lock namespace: (class, segment id)
@@ -143,9 +144,10 @@ def _membership_apply(
 
 
 def _membership_events_record(segment, entered, exited, *, now: datetime, initial: bool) -> None:
-    """One event per entry and exit, with an id that makes recording them again harmless."""
+    """One event per entry and exit, with an id that makes recording them again harmless;
+    segments built on this one and journeys hear of them when the change commits."""
     from tracking.models import EventType
-    from tracking.services import EventDraft, events_store
+    from tracking.services import EventDraft, own_events_record
 
     properties = {"segment_id": segment.pk, "segment_name": segment.name}
     if initial:
@@ -158,7 +160,7 @@ def _membership_events_record(segment, entered, exited, *, now: datetime, initia
         for pk, customer_id in rows
     ]  # fmt: skip
     for start in range(0, len(drafts), EVENTS_CHUNK):
-        events_store(drafts=drafts[start : start + EVENTS_CHUNK])
+        own_events_record(drafts=drafts[start : start + EVENTS_CHUNK])
 
 
 def segment_evaluate(*, segment: Segment, customer_ids: Iterable[int], now: datetime | None = None) -> tuple[int, int]:
@@ -191,7 +193,6 @@ def segment_memberships_replace(*, segment: Segment, customer_ids: set[int], now
             member_count=len(customer_ids), refresh_status=RefreshStatus.FRESH, refreshed_at=now,
             refresh_seconds=time.perf_counter() - started, refresh_error="",
         )  # fmt: skip
-    _events_process_soon()
 
 
 def segment_refresh(*, segment: Segment, now: datetime | None = None) -> Segment:
@@ -219,15 +220,8 @@ def segment_refresh(*, segment: Segment, now: datetime | None = None) -> Segment
             refresh_status=RefreshStatus.FRESH, refreshed_at=now, refresh_seconds=time.perf_counter() - started,
             refresh_error="",
         )  # fmt: skip
-        _events_process_soon()
     segment.refresh_from_db()
     return segment
-
-
-def _events_process_soon() -> None:
-    from tracking.services import events_processing_schedule
-
-    transaction.on_commit(events_processing_schedule)
 
 
 # --- real time -----------------------------------------------------------------------------
@@ -243,10 +237,11 @@ def segments_follow_events(*, batch: ProcessedBatch, now: datetime | None = None
             customers_by_type[fact.type].add(fact.customer_id)
     if not customers_by_type:
         return
+    active = set().union(*(ids for event_type, ids in customers_by_type.items() if event_type not in OWN_EVENT_TYPES))
     for segment, triggers in segments_triggered_by(event_types=customers_by_type.keys()):
         touched = set().union(*(ids for event_type, ids in customers_by_type.items() if event_type in triggers))
-        if "*" in triggers:
-            touched = set().union(*customers_by_type.values())
+        if ANY_EVENT in triggers:
+            touched |= active
         _isolated(segment, segment_evaluate, segment=segment, customer_ids=touched, now=now)
     _checks_schedule(batch, now=now)
 
@@ -270,12 +265,16 @@ def _checks_schedule(batch: ProcessedBatch, *, now: datetime) -> None:
             continue
         for flip in flips:
             flips_by_type[flip.event_type].append((segment.pk, flip))
-    touched = [f for f in batch.facts if f.customer_id is not None]
-    anchored = {flip.column for flips in flips_by_type.values() for _, flip in flips if flip.column}
-    moments = _customer_moments(anchored, {f.customer_id for f in touched})
+    any_event, touched = flips_by_type[ANY_EVENT], []
+    for fact in batch.facts:
+        flips = flips_by_type.get(fact.type, []) + ([] if fact.type in OWN_EVENT_TYPES else any_event)
+        if fact.customer_id is not None and flips:
+            touched.append((fact, flips))
+    anchored = {flip.column for _, flips in touched for _, flip in flips if flip.column}
+    moments = _customer_moments(anchored, {fact.customer_id for fact, _ in touched})
     checks = {}
-    for fact in touched:
-        for segment_id, flip in flips_by_type.get(fact.type, []) + flips_by_type.get(ANY_EVENT, []):
+    for fact, flips in touched:
+        for segment_id, flip in flips:
             start = moments.get((flip.column, fact.customer_id)) if flip.column else fact.occurred_at
             due = _check_moment(start + flip.after, now=now) if start else None
             if due and due > now:
@@ -317,8 +316,6 @@ def segment_checks_run(*, now: datetime | None = None) -> int:
         for segment in Segment.objects.filter(pk__in=by_segment, is_active=True):
             _isolated(segment, segment_evaluate, segment=segment, customer_ids=by_segment[segment.pk], now=now)
         SegmentCheck.objects.filter(pk__in=[pk for pk, _, _ in due]).delete()
-    if due:
-        _events_process_soon()
     return len(due)
 
 
@@ -327,7 +324,6 @@ def segments_follow_consent(*, customer_ids: Iterable[int]) -> None:
     ids = set(customer_ids)
     for segment, _ in segments_triggered_by(event_types=[CONSENT_CHANGED]):
         _isolated(segment, segment_evaluate, segment=segment, customer_ids=ids)
-    _events_process_soon()
 
 
 def segment_delete(*, segment: Segment) -> None:

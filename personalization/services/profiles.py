@@ -19,13 +19,11 @@ from core.normalize import email_normalize
 from personalization.models import Customer, Product, Traits, validate_timezone
 from personalization.services.traits import CATEGORY_WEIGHTS, rfm_breakpoints_current, traits_derived_merge, traits_fold
 from tracking.hooks import EventFact
-from tracking.models import EventType
+from tracking.models import OWN_EVENT_TYPES, EventType
 
 SEEN_FIELDS = ["first_seen_at", "last_seen_at", "updated_at"]
 PROFILE_FIELDS = [*SEEN_FIELDS, "email", "first_name", "last_name", "timezone", "locale", "attributes"]
 LAST_VIEWED = 20  # products remembered as viewed last
-# Tailor's own events about a person, not something they did: they do not make them "seen".
-NOT_ACTIVITY = frozenset({EventType.SEGMENT_ENTERED, EventType.SEGMENT_EXITED})
 # Identify traits that have a column of their own; every other trait goes to attributes.
 PROFILE_TRAITS = {
     "email": "email",
@@ -64,7 +62,7 @@ def profiles_update(*, facts: list[EventFact]) -> None:
         customer_traits = traits.setdefault(customer_id, Traits(customer_id=customer_id))
         _fold(customer_traits, events)
         traits_fold(customer_traits, events, categories=categories, breakpoints=breakpoints, now=now)
-        _seen(customers[customer_id], [f for f in events if f.type not in NOT_ACTIVITY])
+        _seen(customers[customer_id], [f for f in events if f.type not in OWN_EVENT_TYPES])
         _identify(customers[customer_id], [f for f in events if f.type == EventType.IDENTIFY])
     rows_upsert(
         Traits,

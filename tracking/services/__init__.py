@@ -12,6 +12,7 @@ from tracking.services.store import (
     events_erase,
     events_purge,
     events_store,
+    own_events_record,
 )
 from tracking.services.webhooks import esp_event_store
 
@@ -33,5 +34,6 @@ __all__ = [
     "events_processing_schedule",
     "events_purge",
     "events_store",
+    "own_events_record",
     "source_counts_add",
 ]
