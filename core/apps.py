@@ -8,7 +8,9 @@ class CoreConfig(AppConfig):
 
     def ready(self):
         from core import db  # noqa: F401  (registers the `any_of` lookup)
+        from core.postgres import timestamps_load_fast_connect
         from core.roles import roles_ensure
 
+        timestamps_load_fast_connect()
         # Permissions exist only after migrate has run, so the groups follow it.
         post_migrate.connect(roles_ensure, dispatch_uid="tailor-roles")
