@@ -2,7 +2,7 @@
 
 import orjson
 from django.db import connection
-from django.db.models import CharField, Field, ForeignObject, Func, IntegerField, Lookup, Model
+from django.db.models import CharField, Field, ForeignObject, Func, IntegerField, Lookup, Model, Value
 from django.db.models.functions import SHA256
 
 
@@ -20,6 +20,19 @@ class Sha256Hex(Func):
 
     def as_sqlite(self, compiler, connection, **extra):
         return SHA256(*self.source_expressions).as_sqlite(compiler, connection, **extra)
+
+
+class RuntimeValue(Func):
+    """A value the Postgres planner sees only at run time: `(SELECT value)`, computed once
+    as an InitPlan. The planner then estimates a comparison with it by its default
+    selectivity instead of the column's histogram, which for "in the last 10 minutes" is
+    always stale on a table that grows by the minute: it took a few recent rows for the
+    tens of thousands there were, and so scanned all of them to check 2,000 customers."""
+
+    template = "(SELECT %(expressions)s)"
+
+    def __init__(self, value, output_field: Field):
+        super().__init__(Value(value, output_field=output_field), output_field=output_field)
 
 
 # --- many rows in one statement --------------------------------------------------------------

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, DateTimeField, Exists, OuterRef, Q
 
+from core.db import RuntimeValue
 from personalization.segments.rules import (
     ANY_EVENT,
     CONSENT_CHANGED,
@@ -301,14 +302,21 @@ class EventCondition:
         if node.get("without") is not None and not (isinstance(node["without"], str) and node["without"]):
             raise RuleError(f"{path}.without", "'without' must be an event name such as 'Order Completed'.")
 
-    def _events(self, node, *, now):
+    def _events(self, node, *, now, among=None):
         from tracking.models import Event
 
         events = Event.objects.filter(customer__isnull=False, type=node["event"])
+
+        # For a few customers, the time bounds are hidden from the planner, so that it reads
+        # each customer's events by their index rather than every recent event of the type.
+        def bound(key: str):
+            moment = now - duration_parse(node[key], "")
+            return moment if among is None else RuntimeValue(moment, DateTimeField())
+
         if node.get("within"):
-            events = events.filter(occurred_at__gte=now - duration_parse(node["within"], ""))
+            events = events.filter(occurred_at__gte=bound("within"))
         if node.get("older_than"):
-            events = events.filter(occurred_at__lte=now - duration_parse(node["older_than"], ""))
+            events = events.filter(occurred_at__lte=bound("older_than"))
         events = events.filter(_where(node.get("where", [])))
         if node.get("without"):
             later = Event.objects.filter(
@@ -319,7 +327,7 @@ class EventCondition:
 
     def condition(self, node, *, now, among=None):
         op, count = node.get("op", ">="), node.get("count", 1)
-        events = self._events(node, now=now)
+        events = self._events(node, now=now, among=among)
         if among is not None:
             events = events.filter(customer_id__any_of=among)
         grouped = events.values("customer").annotate(n=Count("id"))
