@@ -265,23 +265,26 @@ def _checks_schedule(batch: ProcessedBatch, *, now: datetime) -> None:
             continue
         for flip in flips:
             flips_by_type[flip.event_type].append((segment.pk, flip))
-    any_event, touched = flips_by_type[ANY_EVENT], []
+    # A flip counts from the event, or from a moment of the customer's that their events
+    # moved (the last order, say): the latter once per customer, however many events they sent.
+    boundaries: set[tuple[int, int, datetime]] = set()  # (segment, customer, when it can flip)
+    anchored: set[tuple[int, int, Flip]] = set()
     for fact in batch.facts:
-        flips = flips_by_type.get(fact.type, []) + ([] if fact.type in OWN_EVENT_TYPES else any_event)
-        if fact.customer_id is not None and flips:
-            touched.append((fact, flips))
-    anchored = {flip.column for _, flips in touched for _, flip in flips if flip.column}
-    moments = _customer_moments(anchored, {fact.customer_id for fact, _ in touched})
-    checks = {}
-    for fact, flips in touched:
-        for segment_id, flip in flips:
-            start = moments.get((flip.column, fact.customer_id)) if flip.column else fact.occurred_at
-            due = _check_moment(start + flip.after, now=now) if start else None
-            if due and due > now:
-                checks[(segment_id, fact.customer_id, due)] = SegmentCheck(
-                    segment_id=segment_id, customer_id=fact.customer_id, due_at=due
-                )
-    rows_insert_new(SegmentCheck, list(checks.values()))
+        if fact.customer_id is None:
+            continue
+        any_event = [] if fact.type in OWN_EVENT_TYPES else flips_by_type.get(ANY_EVENT, [])
+        for segment_id, flip in flips_by_type.get(fact.type, []) + any_event:
+            if flip.column:
+                anchored.add((segment_id, fact.customer_id, flip))
+            else:
+                boundaries.add((segment_id, fact.customer_id, fact.occurred_at + flip.after))
+    moments = _customer_moments({flip.column for *_, flip in anchored}, {customer for _, customer, _ in anchored})
+    for segment_id, customer_id, flip in anchored:
+        if moment := moments.get((flip.column, customer_id)):
+            boundaries.add((segment_id, customer_id, moment + flip.after))
+    checks = {(segment, customer, _check_moment(boundary, now=now)) for segment, customer, boundary in boundaries}
+    due = [SegmentCheck(segment_id=s, customer_id=c, due_at=at) for s, c, at in sorted(checks) if at > now]
+    rows_insert_new(SegmentCheck, due)
 
 
 def _customer_moments(columns: set[str], customer_ids: set[int]) -> dict[tuple[str, int], datetime]:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from core.db import rows_insert_new
 from personalization.models import Customer, Identity, IdentityKind
 from personalization.selectors import customer_ids_by_identity
 from personalization.services.profiles import traits_merge
@@ -88,10 +89,7 @@ def _customers_for_user_ids(user_ids: Iterable[str]) -> dict[str, int]:
 
 
 def _identities_add(customer_of: dict[str, int], *, kind: str) -> None:
-    Identity.objects.bulk_create(
-        [Identity(kind=kind, value=value, customer_id=cid) for value, cid in customer_of.items()],
-        ignore_conflicts=True,
-    )
+    rows_insert_new(Identity, [Identity(kind=kind, value=value, customer_id=cid) for value, cid in customer_of.items()])
 
 
 def customer_merge(*, source: Customer, into: Customer) -> None:
