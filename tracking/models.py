@@ -144,7 +144,9 @@ class Event(models.Model):
             models.Index(fields=["user_id"], name="event_user_id", condition=~Q(user_id="")),
             # Partial: most events name no product, and only engagement events name a message.
             models.Index(fields=["product"], name="event_product", condition=Q(product__isnull=False)),
-            models.Index(fields=["email_message"], name="event_email_message", condition=Q(email_message__isnull=False)),
+            models.Index(
+                fields=["email_message"], name="event_email_message", condition=Q(email_message__isnull=False)
+            ),
             # Small: only the rows still waiting to be processed.
             models.Index(fields=["id"], name="event_unprocessed", condition=Q(processed_at__isnull=True)),
         ]

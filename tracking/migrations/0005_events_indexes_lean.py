@@ -5,39 +5,61 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0005_message_indexes_for_claims_and_caps'),
-        ('personalization', '0006_profiles_updated_in_place'),
-        ('tracking', '0004_events_by_customer_and_type'),
+        ("campaigns", "0005_message_indexes_for_claims_and_caps"),
+        ("personalization", "0006_profiles_updated_in_place"),
+        ("tracking", "0004_events_by_customer_and_type"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='event',
-            name='email_message',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='events', to='campaigns.message'),
+            model_name="event",
+            name="email_message",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="events",
+                to="campaigns.message",
+            ),
         ),
         migrations.AlterField(
-            model_name='event',
-            name='message_id',
+            model_name="event",
+            name="message_id",
             field=models.CharField(help_text="The sender's id; a repeat is stored once.", max_length=100),
         ),
         migrations.AlterField(
-            model_name='event',
-            name='product',
-            field=models.ForeignKey(blank=True, db_column='product_sku', db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='personalization.product', to_field='sku'),
+            model_name="event",
+            name="product",
+            field=models.ForeignKey(
+                blank=True,
+                db_column="product_sku",
+                db_constraint=False,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="events",
+                to="personalization.product",
+                to_field="sku",
+            ),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(condition=models.Q(('product__isnull', False)), fields=['product'], name='event_product'),
+            model_name="event",
+            index=models.Index(
+                condition=models.Q(("product__isnull", False)), fields=["product"], name="event_product"
+            ),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(condition=models.Q(('email_message__isnull', False)), fields=['email_message'], name='event_email_message'),
+            model_name="event",
+            index=models.Index(
+                condition=models.Q(("email_message__isnull", False)),
+                fields=["email_message"],
+                name="event_email_message",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='event',
-            constraint=models.UniqueConstraint(fields=('message_id',), name='event_message_id_unique'),
+            model_name="event",
+            constraint=models.UniqueConstraint(fields=("message_id",), name="event_message_id_unique"),
         ),
     ]
