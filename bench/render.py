@@ -107,11 +107,11 @@ def store_write(cursor, customers: int, products: int, events: int) -> None:
     per_category = products // len(CATEGORIES)
     cursor.execute(
         """INSERT INTO tracking_event (message_id, type, user_id, anonymous_id, customer_id, product_sku,
-                                       properties, context, occurred_at, received_at, processed_at)
+                                       properties, context, occurred_at, received_at)
            SELECT 'r-' || g, t, 'c' || c, '', c, 'SKU-' || lpad((k - 1 + 12 * floor(pop * %(per)s)::int)::text, 5, '0'),
                   CASE WHEN t = 'Order Completed'
                        THEN jsonb_build_object('revenue', round((15 + random() * 185)::numeric, 2)) ELSE '{}' END,
-                  '{}', at, at, now()
+                  '{}', at, at
            FROM (SELECT g, c, at, pop,
                         CASE WHEN r < 0.80 THEN 'Product Viewed' WHEN r < 0.93 THEN 'Product Added'
                              ELSE 'Order Completed' END AS t,

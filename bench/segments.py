@@ -67,7 +67,7 @@ def store_write(cursor, customers: int, events: int) -> None:
     # Skewed as shops are: some people do much more, and recent days are busier.
     cursor.execute(
         f"""INSERT INTO tracking_event (message_id, type, user_id, anonymous_id, customer_id, product_sku,
-                                        properties, context, occurred_at, received_at, processed_at)
+                                        properties, context, occurred_at, received_at)
             SELECT 'hist-' || g, t, 'c' || c, '', c,
                    CASE WHEN t LIKE 'Product%%' THEN 'P' || floor(random() * 1000)::int END,
                    CASE WHEN t = 'Order Completed'
@@ -75,7 +75,7 @@ def store_write(cursor, customers: int, events: int) -> None:
                         WHEN t IN ('Email Opened', 'Email Link Clicked') AND random() < 0.1
                             THEN '{{"bot": "link-scanner"}}'
                         ELSE '{{}}' END,
-                   '{{}}', at, at, now()
+                   '{{}}', at, at
             FROM (SELECT g, 1 + floor(power(random(), 2) * %s)::int AS c,
                          now() - power(random(), 1.5) * interval '180 days' - interval '1 minute' AS at,
                          (SELECT CASE {case} END FROM (SELECT random() AS r) x WHERE g = g) AS t
@@ -188,7 +188,7 @@ def main() -> None:
     from personalization.segments.selectors import segment_audience
     from personalization.segments.services import segment_refresh, segment_save
     from personalization.services.traits import traits_recompute
-    from tracking.models import ConsentMode, Event, Source
+    from tracking.models import ConsentMode, Event, Source, WaitingEvent
 
     call_command("migrate", verbosity=0)
     redis.Redis.from_url(BENCH_REDIS).flushdb()
@@ -226,7 +226,7 @@ def main() -> None:
     with tailor_running(env, port=8766, web_workers=2, worker_nice=0) as base:
         outcome = send_paced(f"{base}/v1/batch", source.write_key, args.rate, args.seconds, probes, quiet)
         deadline = time.monotonic() + 120
-        while Event.objects.filter(processed_at__isnull=True).exists() and time.monotonic() < deadline:
+        while WaitingEvent.objects.exists() and time.monotonic() < deadline:
             time.sleep(0.5)
     entered = dict(
         SegmentMembership.objects.filter(segment=recent, customer__external_id__in=outcome["sent_at"])

@@ -6,8 +6,23 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from tracking.models import Event, Source
-from tracking.selectors import events_recent, sources_all
+from tracking.selectors import events_processed_marked, events_recent, events_waiting, sources_all
 from tracking.services.stats import COUNT_KINDS, source_counts
+
+
+class ProcessedFilter(admin.SimpleListFilter):
+    title = "processed"
+    parameter_name = "processed"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Processed"), ("no", "Waiting for the worker")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "no":
+            return events_waiting(queryset)
+        if self.value() == "yes":
+            return queryset.exclude(pk__in=events_waiting().values("pk"))
+        return queryset
 
 
 @admin.register(Event)
@@ -22,19 +37,26 @@ class EventAdmin(admin.ModelAdmin):
         "anonymous_id",
         "product_id",
         "source",
-        "processed_at",
+        "processed",
     ]
     list_filter = [
         "type",
         "source",
         ("occurred_at", admin.DateFieldListFilter),
-        ("processed_at", admin.EmptyFieldListFilter),
+        ProcessedFilter,
     ]
     search_fields = ["=message_id", "=user_id", "=anonymous_id", "=customer__email"]
     list_select_related = ["customer", "source"]
     raw_id_fields = ["customer"]
     show_full_result_count = False
     ordering = ["-occurred_at"]
+
+    def get_queryset(self, request):
+        return events_processed_marked(super().get_queryset(request))
+
+    @admin.display(boolean=True, description="processed")
+    def processed(self, event: Event) -> bool:
+        return event.processed
 
     def has_add_permission(self, request):
         return False

@@ -4,14 +4,24 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from campaigns.models import Message
 from campaigns.selectors import message_get
 from core.errors import NotFound
 from core.signing import token_make, token_read
-from tracking.models import Event, Source
+from tracking.models import Event, Source, WaitingEvent
+
+
+def events_processed_marked(events: QuerySet[Event]) -> QuerySet[Event]:
+    """The events, each with `processed`: whether it has left the worker's queue."""
+    return events.annotate(processed=~Exists(WaitingEvent.objects.filter(event=OuterRef("pk"))))
+
+
+def events_waiting(events: QuerySet[Event] | None = None) -> QuerySet[Event]:
+    """The events (of `events`, or all) still waiting for the worker."""
+    return (Event.objects.all() if events is None else events).filter(waiting__isnull=False)
 
 
 def events_recent_for_customer(*, customer_id: int, limit: int = 50) -> QuerySet[Event]:

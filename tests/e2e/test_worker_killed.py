@@ -9,6 +9,7 @@ from django.db import connection
 from config.celery import app as celery_app
 from personalization.models import Traits
 from tracking.models import Event
+from tracking.selectors import events_waiting
 from tracking.services import EventDraft, events_store
 
 pytestmark = [
@@ -38,7 +39,7 @@ def backlog() -> None:
 
 
 def processed() -> int:
-    return Event.objects.filter(processed_at__isnull=False).count()
+    return Event.objects.count() - events_waiting().count()
 
 
 def wait_until(condition, timeout: float, step: float = 0.02) -> bool:

@@ -52,8 +52,8 @@ def consenting_customer(**fields) -> Customer:
 
 def event(customer: Customer, event_type: str, at: datetime, **fields) -> Event:
     """An event of `customer`, unsaved and already processed (no hook runs for it)."""
-    return EventFactory.build(customer=customer, type=event_type, occurred_at=at, processed_at=at,
-                              message_id=str(uuid.uuid4()), **fields)  # fmt: skip
+    return EventFactory.build(customer=customer, type=event_type, occurred_at=at, message_id=str(uuid.uuid4()),
+                              **fields)  # fmt: skip
 
 
 def order(customer: Customer, at: datetime, amount: float = 50.0) -> Event:

@@ -58,7 +58,7 @@ def interacted(customer: Customer, skus, *, types=(EventType.PRODUCT_VIEWED,), a
     now = timezone.now()
     Event.objects.bulk_create(
         EventFactory.build(customer=customer, type=event_type, product_id=sku, occurred_at=now - ago,
-                           processed_at=now, message_id=str(uuid.uuid4()))
+                           message_id=str(uuid.uuid4()))
         for sku in skus
         for event_type in types
     )  # fmt: skip

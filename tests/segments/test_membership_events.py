@@ -11,6 +11,7 @@ from personalization.models import Segment, SegmentMembership, Traits
 from personalization.segments.services import segment_save
 from tests.factories import CustomerFactory
 from tracking.models import Event, EventType
+from tracking.selectors import events_waiting
 from tracking.services import EventDraft, events_process, events_store
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +64,7 @@ def test_an_entry_event_is_stored_processed(segment, view):
     view(customer)
 
     entered = Event.objects.get(type=EventType.SEGMENT_ENTERED, properties__segment_id=viewers.pk)
-    assert entered.customer == customer and entered.processed_at is not None
+    assert entered.customer == customer and not events_waiting().filter(pk=entered.pk).exists()
 
 
 def test_entering_a_segment_leaves_the_worker_nothing_to_process(segment, view):

@@ -76,7 +76,7 @@ def viewed(counts: dict[str, int], *, ago: timedelta = timedelta(days=3)) -> Non
     crowd, moment = CustomerFactory(), timezone.now() - ago
     Event.objects.bulk_create(
         EventFactory.build(customer=crowd, type=EventType.PRODUCT_VIEWED, product_id=sku, occurred_at=moment,
-                           processed_at=moment, message_id=str(uuid.uuid4()))
+                           message_id=str(uuid.uuid4()))
         for sku, count in counts.items()
         for _ in range(count)
     )  # fmt: skip

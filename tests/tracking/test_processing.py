@@ -14,6 +14,7 @@ from personalization.models import Customer, Identity, IdentityKind, Traits
 from tracking import hooks
 from tracking.hooks import ProcessedBatch, events_processed_subscribe
 from tracking.models import Event
+from tracking.selectors import events_waiting
 from tracking.services import EventDraft, events_process, events_process_batch, events_store
 
 pytestmark = pytest.mark.django_db
@@ -59,7 +60,7 @@ def test_a_new_user_id_gets_a_customer_with_a_user_id_identity():
     assert Identity.objects.get(kind=IdentityKind.USER_ID, value="shop-1").customer == customer
     event = Event.objects.get(message_id=message_id)
     assert event.customer == customer
-    assert event.processed_at is not None
+    assert not events_waiting().exists()
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ def test_an_identify_links_the_anonymous_id_to_the_user(anonymous_history):
 
 def test_an_identify_puts_the_anonymous_history_already_processed_on_the_customer(anonymous_history):
     assert anonymous_history.customer == customer_of("shop-1")
-    assert anonymous_history.processed_at is not None
+    assert not events_waiting().exists()
 
 
 def test_the_linked_anonymous_history_is_folded_into_the_customers_traits(anonymous_history):
@@ -451,6 +452,6 @@ def test_a_failing_subscriber_stops_neither_the_other_subscribers_nor_the_proces
         assert events_process() == 1
 
     assert [batch.event_types for batch in received] == [{"Product Viewed"}]
-    assert not Event.objects.filter(processed_at__isnull=True).exists()
+    assert not events_waiting().exists()
     assert traits_of("shop-1").event_counts == {"Product Viewed": 1}
     assert "'tests-failing' subscriber failed" in caplog.text

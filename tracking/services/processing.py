@@ -1,9 +1,10 @@
 """Processing: the worker drains stored events in batches and folds them into
 profiles.
 
-A batch is one transaction: its events are locked, resolved to customers,
-folded into profiles, their email side effects applied (bounces and complaints
-suppress, ESP unsubscribes withdraw), and marked processed. A worker killed
+A batch is one transaction: its events are taken off the queue (`WaitingEvent`, its
+rows locked), resolved to customers, folded into profiles, their email side effects
+applied (bounces and complaints suppress, ESP unsubscribes withdraw), and given the
+customers they were resolved to where the sender did not know them. A worker killed
 half-way rolls the whole batch back, so nothing is applied twice and nothing is
 skipped. One drain runs at a time (a Postgres advisory lock), which keeps each
 customer's events in order and makes the folds safe from lost updates.
@@ -14,14 +15,13 @@ from contextlib import contextmanager
 
 import orjson
 from django.db import connection, transaction
-from django.utils import timezone
 
 from consent.models import ConsentSource, SuppressionReason
 from consent.services import consent_carry_over, email_marketing_stop, suppression_add
 from personalization.models import Customer
 from personalization.services import EventIds, identities_resolve, profiles_update
 from tracking.hooks import EventFact, ProcessedBatch, events_processed_notify
-from tracking.models import Event, EventType
+from tracking.models import Event, EventType, WaitingEvent
 
 BATCH_SIZE = 2000
 _DRAIN_LOCK_KEY = 0x7A11_0E7E  # any constant; names the drain among advisory locks
@@ -73,14 +73,13 @@ _FIELDS = (
 def events_process_batch(*, size: int = BATCH_SIZE) -> int:
     """Process the oldest waiting events, up to `size`, in one transaction; return how many."""
     with transaction.atomic():
-        rows = list(
-            Event.objects.select_for_update(skip_locked=True, no_key=True)
-            .filter(processed_at__isnull=True)
-            .order_by("id")
-            .values(*_FIELDS)[:size]
-        )
-        if not rows:
+        waiting = list(
+            WaitingEvent.objects.select_for_update(skip_locked=True).order_by("event_id")
+            .values_list("event_id", flat=True)[:size]
+        )  # fmt: skip
+        if not waiting:
             return 0
+        rows = list(Event.objects.filter(id__any_of=waiting).order_by("id").values(*_FIELDS))
         resolution = identities_resolve(
             events=[
                 EventIds(
@@ -110,10 +109,11 @@ def events_process_batch(*, size: int = BATCH_SIZE) -> int:
         )
         profiles_update(facts=list(facts))
         _email_effects(facts)
-        _mark_processed(resolution.customer_of)
+        _customers_assign({row["id"]: row["customer_id"] for row in rows}, resolution.customer_of)
+        WaitingEvent.objects.filter(event_id__any_of=waiting).delete()
     batch = ProcessedBatch(facts=facts)
     transaction.on_commit(lambda: events_processed_notify(batch))
-    return len(rows)
+    return len(waiting)
 
 
 def _follow_identities(resolution) -> None:
@@ -126,23 +126,27 @@ def _follow_identities(resolution) -> None:
 
 
 def _history_link(linked: dict[str, int]) -> None:
-    """Give processed anonymous events their newly known customer, and process them again."""
+    """Give processed anonymous events their newly known customer, and queue them again."""
     if not linked:
         return
+    events, waiting = Event._meta.db_table, WaitingEvent._meta.db_table
     if connection.vendor == "postgresql":
         rows = orjson.dumps([{"anonymous_id": a, "customer": c} for a, c in linked.items()]).decode()
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {Event._meta.db_table} AS e SET customer_id = v.customer, processed_at = NULL "
+                f"WITH linked AS (UPDATE {events} AS e SET customer_id = v.customer "
                 "FROM jsonb_to_recordset(%s::jsonb) AS v(anonymous_id text, customer bigint) "
-                "WHERE e.anonymous_id = v.anonymous_id AND e.customer_id IS NULL AND e.processed_at IS NOT NULL",
+                "WHERE e.anonymous_id = v.anonymous_id AND e.customer_id IS NULL "
+                f"AND NOT EXISTS (SELECT 1 FROM {waiting} AS w WHERE w.event_id = e.id) RETURNING e.id) "
+                f"INSERT INTO {waiting} (event_id) SELECT id FROM linked",
                 [rows],
             )
         return
     for anonymous_id, customer_id in linked.items():
-        Event.objects.filter(anonymous_id=anonymous_id, customer__isnull=True, processed_at__isnull=False).update(
-            customer_id=customer_id, processed_at=None
-        )
+        history = Event.objects.filter(anonymous_id=anonymous_id, customer__isnull=True, waiting__isnull=True)
+        ids = list(history.values_list("id", flat=True))
+        Event.objects.filter(id__in=ids).update(customer_id=customer_id)
+        WaitingEvent.objects.bulk_create([WaitingEvent(event_id=i) for i in ids])
 
 
 def _email_effects(facts: tuple[EventFact, ...]) -> None:
@@ -173,16 +177,19 @@ def _email_effects(facts: tuple[EventFact, ...]) -> None:
             )  # fmt: skip
 
 
-def _mark_processed(customer_of: dict[int, int | None]) -> None:
-    now = timezone.now()
+def _customers_assign(stored: dict[int, int | None], resolved: dict[int, int | None]) -> None:
+    """Write the resolved customer into the events whose sender did not know it (or knew a
+    profile since merged); the others are not rewritten."""
+    changed = {i: c for i, c in resolved.items() if i in stored and stored[i] != c}
+    if not changed:
+        return
     if connection.vendor == "postgresql":
-        rows = orjson.dumps([{"id": i, "customer": c} for i, c in customer_of.items()]).decode()
+        rows = orjson.dumps([{"id": i, "customer": c} for i, c in changed.items()]).decode()
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {Event._meta.db_table} AS e SET processed_at = %s, customer_id = v.customer "
+                f"UPDATE {Event._meta.db_table} AS e SET customer_id = v.customer "
                 "FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, customer bigint) WHERE e.id = v.id",
-                [now, rows],
+                [rows],
             )
         return
-    events = [Event(id=i, customer_id=c, processed_at=now) for i, c in customer_of.items()]
-    Event.objects.bulk_update(events, ["customer", "processed_at"], batch_size=500)
+    Event.objects.bulk_update([Event(id=i, customer_id=c) for i, c in changed.items()], ["customer"], batch_size=500)

@@ -1,7 +1,8 @@
 """`events_store` is the one durable path every event takes: the ingest API,
 the WebSocket stream, email engagement, ESP webhooks and the demo generator all
-call it. Tailor's own events take `own_events_record`, the same insert, stored
-already processed."""
+call it, and each event it stores is queued for the worker (`WaitingEvent`, in the
+same statement). Tailor's own events take `own_events_record`, the same insert, not
+queued: they are processed as they are stored."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,10 +15,10 @@ from django.utils import timezone
 
 from core.errors import ServiceUnavailable
 from tracking.hooks import EventFact, ProcessedBatch, events_processed_notify
-from tracking.models import OWN_EVENT_TYPES, Event
+from tracking.models import OWN_EVENT_TYPES, Event, WaitingEvent
 from tracking.selectors import events_of_subject
 
-# SQLite allows 32,766 parameters a statement; thirteen columns a row keeps a
+# SQLite allows 32,766 parameters a statement; twelve columns a row keeps a
 # chunk of this size well under it.
 EVENTS_PER_STATEMENT = 1000
 
@@ -39,7 +40,6 @@ _COLUMNS = (
     "context",
     "occurred_at",
     "received_at",
-    "processed_at",
 )
 
 
@@ -115,7 +115,8 @@ def events_store(*, drafts: Sequence[EventDraft]) -> EventsStored:
         else:
             unique[draft.message_id] = draft
 
-    new_ids = frozenset(_insert_new(list(unique.values()), received_at=timezone.now())) if unique else frozenset()
+    new = _insert_new(list(unique.values()), received_at=timezone.now(), queued=True) if unique else {}
+    new_ids = frozenset(new)
     return EventsStored(
         stored=len(new_ids),
         duplicates=repeats_in_batch + len(unique) - len(new_ids),
@@ -125,7 +126,7 @@ def events_store(*, drafts: Sequence[EventDraft]) -> EventsStored:
 
 
 def own_events_record(*, drafts: Sequence[EventDraft]) -> None:
-    """Store Tailor's own events (a customer entered or left a segment) as processed, and hand
+    """Store Tailor's own events (a customer entered or left a segment), not queued, and hand
     them to the processed-events hook once the transaction commits. They are facts about a
     known customer with nothing to fold into a profile; queued for the worker they were a
     third of what it processed while segments followed a busy shop."""
@@ -133,8 +134,7 @@ def own_events_record(*, drafts: Sequence[EventDraft]) -> None:
     if misfits:
         raise ValueError(f"Not Tailor's own events about a known customer: {misfits[:5]}")
     unique = {draft.message_id: draft for draft in drafts}
-    now = timezone.now()
-    new = _insert_new(list(unique.values()), received_at=now, processed_at=now) if unique else {}
+    new = _insert_new(list(unique.values()), received_at=timezone.now(), queued=False) if unique else {}
     batch = ProcessedBatch(
         facts=tuple(
             EventFact(id=event_id, type=draft.type, customer_id=draft.customer_id, occurred_at=draft.occurred_at,
@@ -147,18 +147,17 @@ def own_events_record(*, drafts: Sequence[EventDraft]) -> None:
         transaction.on_commit(lambda: events_processed_notify(batch))
 
 
-def _insert_new(
-    drafts: list[EventDraft], *, received_at: datetime, processed_at: datetime | None = None
-) -> dict[str, int]:
+def _insert_new(drafts: list[EventDraft], *, received_at: datetime, queued: bool) -> dict[str, int]:
     """INSERT … ON CONFLICT (message_id) DO NOTHING RETURNING message_id, id: new rows
-    are stored, repeats skipped, and the ids returned are the new ones'."""
+    are stored (and queued for the worker when `queued`), repeats skipped, and the ids
+    returned are the new ones'."""
     try:
         # No savepoint inside a caller's transaction (ingest's group commit): two round trips
         # less, and a failure here fails the caller's whole transaction, as it should.
         with transaction.atomic(savepoint=False), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                return _insert_postgres(cursor, drafts, (received_at, processed_at))
-            return _insert_values(cursor, drafts, (received_at, processed_at))
+                return _insert_postgres(cursor, drafts, received_at, queued)
+            return _insert_values(cursor, drafts, received_at, queued)
     except (OperationalError, InterfaceError) as exc:
         raise ServiceUnavailable(
             "Events could not be stored right now; nothing from this request was kept. Retry shortly."
@@ -170,7 +169,7 @@ def _column_names() -> str:
     return ", ".join(quote(Event._meta.get_field(name).column) for name in _COLUMNS)
 
 
-def _insert_postgres(cursor, drafts: list[EventDraft], shared: tuple) -> dict[str, int]:
+def _insert_postgres(cursor, drafts: list[EventDraft], received_at: datetime, queued: bool) -> dict[str, int]:
     # The batch travels as one JSON document unpacked by jsonb_to_recordset:
     # one parameter whatever the batch size, serialized in C by orjson and
     # parsed in C by Postgres (arrays of text cost a regex escape per value).
@@ -178,22 +177,26 @@ def _insert_postgres(cursor, drafts: list[EventDraft], shared: tuple) -> dict[st
         [dict(zip(_COLUMNS, _row_values(draft), strict=False)) for draft in drafts],
         default=_json_default,
     ).decode()
-    columns = _column_names()
-    cursor.execute(
-        f"INSERT INTO {Event._meta.db_table} ({columns}) "
-        f"SELECT {', '.join(_COLUMNS[:-2])}, %s, %s FROM jsonb_to_recordset(%s::jsonb) AS v("
+    insert = (
+        f"INSERT INTO {Event._meta.db_table} ({_column_names()}) "
+        f"SELECT {', '.join(_COLUMNS[:-1])}, %s FROM jsonb_to_recordset(%s::jsonb) AS v("
         "message_id text, type text, user_id text, anonymous_id text, customer bigint, product text, "
         "source bigint, email_message bigint, properties jsonb, context jsonb, occurred_at timestamptz) "
-        "ON CONFLICT (message_id) DO NOTHING RETURNING message_id, id",
-        [*shared, rows],
+        "ON CONFLICT (message_id) DO NOTHING RETURNING message_id, id"
     )
+    if queued:
+        insert = (
+            f"WITH new AS ({insert}), queued AS (INSERT INTO {WaitingEvent._meta.db_table} (event_id) "
+            "SELECT id FROM new) SELECT message_id, id FROM new"
+        )
+    cursor.execute(insert, [received_at, rows])
     return dict(cursor.fetchall())
 
 
 _json_default = DjangoJSONEncoder().default
 
 
-def _insert_values(cursor, drafts: list[EventDraft], shared: tuple) -> dict[str, int]:
+def _insert_values(cursor, drafts: list[EventDraft], received_at: datetime, queued: bool) -> dict[str, int]:
     # SQLite: multi-row VALUES, chunked under its limit on parameters.
     fields = [Event._meta.get_field(name) for name in _COLUMNS]
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
@@ -204,16 +207,20 @@ def _insert_values(cursor, drafts: list[EventDraft], shared: tuple) -> dict[str,
         params = [
             f.get_db_prep_save(value, connection)
             for draft in chunk
-            for f, value in zip(fields, (*_row_values(draft), *shared), strict=True)
+            for f, value in zip(fields, (*_row_values(draft), received_at), strict=True)
         ]
         tail = " ON CONFLICT (message_id) DO NOTHING RETURNING message_id, id"
         cursor.execute(head + ", ".join([row] * len(chunk)) + tail, params)
-        stored.update(cursor.fetchall())
+        new = dict(cursor.fetchall())
+        if queued and new:
+            waiting = f"INSERT INTO {WaitingEvent._meta.db_table} (event_id) VALUES " + ", ".join(["(%s)"] * len(new))
+            cursor.execute(waiting, list(new.values()))
+        stored.update(new)
     return stored
 
 
 def _row_values(draft: EventDraft) -> tuple:
-    """The draft's values in _COLUMNS order, but for the last two, which the batch shares."""
+    """The draft's values in _COLUMNS order, but for received_at (the last), which the batch shares."""
     return (
         draft.message_id,
         draft.type,
