@@ -18,6 +18,7 @@ from personalization.models import Customer, Identity, IdentityKind
 from personalization.services import CustomerRow, customers_upsert
 from tests.consent.conftest import grant
 from tracking.ingest.asgi import IngestApp
+from tracking.ingest.writer import writer
 from tracking.models import Event, Source
 from tracking.services import EventDraft, IngestOutcome, IngestRequest, events_ingest
 from tracking.services.stats import source_counts
@@ -66,7 +67,9 @@ def send(path: str, body: dict, *, source: Source, headers=()) -> tuple[int, dic
 
     async def exchange():
         communicator = HttpCommunicator(IngestApp(), "POST", path, body=orjson.dumps(body), headers=header_list)
-        return await communicator.get_response(5)
+        response = await communicator.get_response(5)
+        await writer().drained()  # what the commit announces is done after the reply
+        return response
 
     response = async_to_sync(exchange)()
     return response["status"], orjson.loads(response["body"])
@@ -76,7 +79,7 @@ def ingest(source: Source, *drafts: EventDraft, gpc: bool = False) -> IngestOutc
     request = IngestRequest(
         source_id=source.pk, asked_upstream=source.consent_mode == "upstream", drafts=list(drafts), gpc=gpc
     )
-    [outcome] = events_ingest(requests=[request])
+    [outcome] = events_ingest(requests=[request]).outcomes
     return outcome
 
 

@@ -3,7 +3,9 @@
 Each request still waits for the commit that holds its events, so a 200 means
 the events are in Postgres. But many requests share one identity lookup, one
 consent check, one INSERT and one fsync. Batches size themselves: whatever
-arrives while a batch commits goes into the next one.
+arrives while a batch commits goes into the next one. What the batch's commit
+announces (counts, the worker's nudge, the live view: Redis round trips) is done
+once its replies are on their way, not before.
 """
 
 import asyncio
@@ -11,11 +13,11 @@ import weakref
 from contextlib import contextmanager
 
 from asgiref.sync import sync_to_async
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from psycopg_pool import PoolTimeout
 
 from core.errors import ServiceUnavailable
-from tracking.services import IngestOutcome, IngestRequest, events_ingest
+from tracking.services import Ingested, IngestOutcome, IngestRequest, events_ingest, ingested_announce
 
 GATHER_SECONDS = 0.001  # how long a batch waits for company before it is written
 MAX_EVENTS_PER_COMMIT = 5000
@@ -35,9 +37,14 @@ def database_or_unavailable():
         ) from exc
 
 
-def _ingest(requests: list[IngestRequest]) -> list[IngestOutcome]:
+def _ingest(requests: list[IngestRequest]) -> Ingested:
     with database_or_unavailable():
         return events_ingest(requests=requests)
+
+
+def _announce(ingested: Ingested) -> None:
+    # At once, as the writer runs outside any transaction; in a test's, once it commits.
+    transaction.on_commit(lambda: ingested_announce(ingested))
 
 
 class GroupCommitWriter:
@@ -63,15 +70,23 @@ class GroupCommitWriter:
                 batch.append((request, outcome))
                 events += len(request.drafts)
             try:
-                outcomes = await sync_to_async(_ingest, thread_sensitive=True)([r for r, _ in batch])
+                ingested = await sync_to_async(_ingest, thread_sensitive=True)([r for r, _ in batch])
             except Exception as exc:
                 for _, outcome in batch:
                     if not outcome.done():
                         outcome.set_exception(exc)
-            else:
-                for (_, outcome), result in zip(batch, outcomes, strict=True):
-                    if not outcome.done():
-                        outcome.set_result(result)
+                continue
+            for (_, outcome), result in zip(batch, ingested.outcomes, strict=True):
+                if not outcome.done():
+                    outcome.set_result(result)
+            # The replies go out while this runs (on the database thread, as the worker's nudge
+            # may process events in place when tasks run eagerly).
+            await sync_to_async(_announce, thread_sensitive=True)(ingested)
+
+    async def drained(self) -> None:
+        """Return once every request written so far is committed and announced."""
+        while self._drain is not None and not self._drain.done():
+            await asyncio.shield(self._drain)
 
 
 _writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupCommitWriter]" = weakref.WeakKeyDictionary()

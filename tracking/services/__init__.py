@@ -1,7 +1,14 @@
 """Writes of the tracking app. Other apps import from here only."""
 
 from tracking.services.engagement import Visit, email_click_record, email_open_record
-from tracking.services.ingest import IngestOutcome, IngestRequest, events_ingest, events_processing_schedule
+from tracking.services.ingest import (
+    Ingested,
+    IngestOutcome,
+    IngestRequest,
+    events_ingest,
+    events_processing_schedule,
+    ingested_announce,
+)
 from tracking.services.processing import events_process, events_process_batch
 from tracking.services.stats import source_counts_add
 from tracking.services.store import (
@@ -21,6 +28,7 @@ __all__ = [
     "EventsStored",
     "IngestOutcome",
     "IngestRequest",
+    "Ingested",
     "RejectedEvent",
     "Visit",
     "email_click_record",
@@ -34,6 +42,7 @@ __all__ = [
     "events_processing_schedule",
     "events_purge",
     "events_store",
+    "ingested_announce",
     "own_events_record",
     "source_counts_add",
 ]

@@ -1,5 +1,8 @@
 """From accepted calls to stored events: identity lookup, consent at the door,
-one durable write for many requests, and a nudge to the processing worker."""
+one durable write for many requests (`events_ingest`), and, once it is committed, what
+others are told of it (`ingested_announce`): per-source counts, a nudge to the processing
+worker, the admin's live view. The two are apart so that replies need not wait for the
+second: the group-commit writer replies first."""
 
 import logging
 from collections import Counter
@@ -58,9 +61,19 @@ def event_consent(context: dict) -> bool | None:
     return all(values) if values else None
 
 
-def events_ingest(*, requests: list[IngestRequest]) -> list[IngestOutcome]:
+@dataclass(frozen=True)
+class Ingested:
+    """The outcome of each request, and what is still to be announced of them."""
+
+    requests: list[IngestRequest]
+    outcomes: list[IngestOutcome]
+    stored: list[EventDraft]
+
+
+def events_ingest(*, requests: list[IngestRequest]) -> Ingested:
     """Store the events of several requests in one transaction, leaving out (and counting)
-    those of people who may not be tracked or were erased."""
+    those of people who may not be tracked or were erased. Call `ingested_announce` with the
+    result once the transaction has committed."""
     drafts = [draft for request in requests for draft in request.drafts]
     by_user, by_anonymous = customer_ids_by_identity(
         user_ids=[d.user_id for d in drafts], anonymous_ids=[d.anonymous_id for d in drafts]
@@ -95,8 +108,7 @@ def events_ingest(*, requests: list[IngestRequest]) -> list[IngestOutcome]:
         _honor_gpc(requests, by_user)
     outcomes = _outcomes(requests, allowed_per_request, result.new_message_ids)
     stored = [d for allowed in allowed_per_request for d in allowed if d.message_id in result.new_message_ids]
-    transaction.on_commit(lambda: _after_commit(requests, outcomes, stored))
-    return outcomes
+    return Ingested(requests=requests, outcomes=outcomes, stored=stored)
 
 
 def _honor_gpc(requests: list[IngestRequest], by_user: dict[str, int]) -> None:
@@ -126,18 +138,19 @@ def _outcomes(requests, allowed_per_request, new_ids: frozenset[str]) -> list[In
     return outcomes
 
 
-def _after_commit(requests: list[IngestRequest], outcomes: list[IngestOutcome], stored: list[EventDraft]) -> None:
+def ingested_announce(ingested: Ingested) -> None:
+    """Tell others of committed events: per-source counts, the worker, the live view."""
     counts: dict[int, Counter] = {}
-    for request, outcome in zip(requests, outcomes, strict=True):
+    for request, outcome in zip(ingested.requests, ingested.outcomes, strict=True):
         counts.setdefault(request.source_id, Counter()).update(
             stored=outcome.stored, duplicate=outcome.duplicates, not_consented=outcome.not_consented
         )
     # The events are committed: what follows is bookkeeping in Redis, which must not
     # turn a stored event into an error reply (the retry would only be a duplicate).
     _best_effort(source_counts_add, counts=counts)
-    if stored:
+    if ingested.stored:
         _best_effort(events_processing_schedule)  # the beat schedule catches up if this is lost
-        _best_effort(live_events_publish, stored)
+        _best_effort(live_events_publish, ingested.stored)
 
 
 def _best_effort(action, *args, **kwargs) -> None:
