@@ -8,7 +8,6 @@ import pytest
 from django.utils import timezone
 
 from personalization.models import Segment, SegmentMembership, Traits
-from personalization.segments.services import segment_save
 from tests.factories import CustomerFactory
 from tracking.models import Event, EventType
 from tracking.selectors import events_waiting
@@ -17,15 +16,6 @@ from tracking.services import EventDraft, events_process, events_store
 pytestmark = pytest.mark.django_db
 
 VIEWED = {"type": "event", "event": "Product Viewed", "within": "7d"}
-
-
-@pytest.fixture
-def segment(django_capture_on_commit_callbacks):
-    def make(rules: dict) -> Segment:
-        with django_capture_on_commit_callbacks(execute=True):
-            return segment_save(name=f"Segment {uuid.uuid4().hex[:8]}", rules=rules)
-
-    return make
 
 
 @pytest.fixture

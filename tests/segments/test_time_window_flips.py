@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from personalization.models import Segment, SegmentCheck, SegmentMembership
-from personalization.segments.services import segment_checks_run, segment_save
+from personalization.segments.services import segment_checks_run
 from tests.factories import CustomerFactory
 from tracking.services import EventDraft, events_process, events_store
 
@@ -36,15 +36,6 @@ def track(django_capture_on_commit_callbacks):
             events_process()
 
     return track
-
-
-@pytest.fixture
-def segment(django_capture_on_commit_callbacks):
-    def make(rules: dict) -> Segment:
-        with django_capture_on_commit_callbacks(execute=True):
-            return segment_save(name=f"Window {uuid.uuid4().hex[:8]}", rules=rules)
-
-    return make
 
 
 @pytest.fixture
