@@ -19,7 +19,7 @@ from psycopg_pool import PoolTimeout
 from core.errors import ServiceUnavailable
 from tracking.services import Ingested, IngestOutcome, IngestRequest, events_ingest, ingested_announce
 
-GATHER_SECONDS = 0.001  # how long a batch waits for company before it is written
+GATHER_SECONDS = 0.001  # how long a request that finds the writer idle waits for company
 MAX_EVENTS_PER_COMMIT = 5000
 
 
@@ -61,9 +61,11 @@ class GroupCommitWriter:
         return await outcome
 
     async def _write_waiting(self) -> None:
-        # Runs while there is work and then ends, so no task outlives its event loop.
+        # Runs while there is work and then ends, so no task outlives its event loop. Only a
+        # request that finds the writer idle waits for company: the others arrived while the
+        # group before theirs was committing, and are company enough.
+        await asyncio.sleep(GATHER_SECONDS)
         while self._waiting:
-            await asyncio.sleep(GATHER_SECONDS)
             batch, events = [], 0
             while self._waiting and (not batch or events + len(self._waiting[0][0].drafts) <= MAX_EVENTS_PER_COMMIT):
                 request, outcome = self._waiting.pop(0)
