@@ -9,41 +9,34 @@ reading 2,000 profiles of a processing batch parses some 20,000 timestamps.
 
 import datetime
 
+import psycopg
 from django.db.backends.signals import connection_created
+from psycopg.adapt import Loader
+from psycopg.pq import Format
 
-try:
-    import psycopg
-    from psycopg.adapt import Loader
-    from psycopg.pq import Format
-except ImportError:  # SQLite only (embedded mode without the Postgres driver)
-    psycopg = None
-
-UTC_NAME = b"UTC"
+_C_LOADER = psycopg.adapters.get_loader(psycopg.adapters.types["timestamptz"].oid, Format.TEXT)
 
 
-if psycopg is not None:
-    _C_LOADER = psycopg.adapters.get_loader(psycopg.adapters.types["timestamptz"].oid, Format.TEXT)
+class UtcTimestamptzLoader(Loader):
+    """psycopg's loader, with the `timezone` attribute Django checks as it opens a cursor
+    (psycopg's C classes can be neither subclassed nor given attributes)."""
 
-    class UtcTimestamptzLoader(Loader):
-        """psycopg's loader, with the `timezone` attribute Django checks as it opens a cursor
-        (psycopg's C classes can be neither subclassed nor given attributes)."""
+    timezone = datetime.UTC
 
-        timezone = datetime.UTC
+    def __init__(self, oid, context=None):
+        super().__init__(oid, context)
+        self._load = _C_LOADER(oid, context).load
 
-        def __init__(self, oid, context=None):
-            super().__init__(oid, context)
-            self._load = _C_LOADER(oid, context).load
-
-        def load(self, data):
-            return self._load(data)
+    def load(self, data):
+        return self._load(data)
 
 
 def timestamps_load_fast(sender, connection, **kwargs) -> None:
     """On a new Postgres connection whose time zone is UTC, as Django sets it with USE_TZ."""
-    if connection.vendor != "postgresql" or psycopg is None or connection.timezone is not datetime.UTC:
+    if connection.vendor != "postgresql" or connection.timezone is not datetime.UTC:
         return
     raw = connection.connection
-    if raw.pgconn.parameter_status(b"TimeZone") == UTC_NAME:
+    if raw.pgconn.parameter_status(b"TimeZone") == b"UTC":
         raw.adapters.register_loader("timestamptz", UtcTimestamptzLoader)
 
 

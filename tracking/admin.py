@@ -6,7 +6,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from tracking.models import Event, Source
-from tracking.selectors import events_processed_marked, events_recent, events_waiting, sources_all
+from tracking.selectors import events_processed_marked, events_recent, sources_all
 from tracking.services.stats import COUNT_KINDS, source_counts
 
 
@@ -18,10 +18,9 @@ class ProcessedFilter(admin.SimpleListFilter):
         return [("yes", "Processed"), ("no", "Waiting for the worker")]
 
     def queryset(self, request, queryset):
-        if self.value() == "no":
-            return events_waiting(queryset)
-        if self.value() == "yes":
-            return queryset.exclude(pk__in=events_waiting().values("pk"))
+        # The changelist's events are marked by EventAdmin.get_queryset.
+        if self.value() in ("yes", "no"):
+            return queryset.filter(processed=self.value() == "yes")
         return queryset
 
 

@@ -19,9 +19,9 @@ def events_processed_marked(events: QuerySet[Event]) -> QuerySet[Event]:
     return events.annotate(processed=~Exists(WaitingEvent.objects.filter(event=OuterRef("pk"))))
 
 
-def events_waiting(events: QuerySet[Event] | None = None) -> QuerySet[Event]:
-    """The events (of `events`, or all) still waiting for the worker."""
-    return (Event.objects.all() if events is None else events).filter(waiting__isnull=False)
+def events_waiting() -> QuerySet[Event]:
+    """The events still waiting for the worker."""
+    return Event.objects.filter(waiting__isnull=False)
 
 
 def events_recent_for_customer(*, customer_id: int, limit: int = 50) -> QuerySet[Event]:

@@ -59,7 +59,9 @@ def profiles_update(*, facts: list[EventFact]) -> None:
         if customer_id not in customers:
             continue  # erased while its events waited
         events = sorted(by_customer[customer_id], key=lambda f: (f.occurred_at, f.id))
-        customer_traits = traits.get(customer_id) or traits.setdefault(customer_id, Traits(customer_id=customer_id))
+        if customer_id not in traits:
+            traits[customer_id] = Traits(customer_id=customer_id)
+        customer_traits = traits[customer_id]
         _fold(customer_traits, events)
         traits_fold(customer_traits, events, categories=categories, breakpoints=breakpoints, now=now)
         _seen(customers[customer_id], [f for f in events if f.type not in OWN_EVENT_TYPES])

@@ -110,6 +110,7 @@ def events_process_batch(*, size: int = BATCH_SIZE) -> int:
         profiles_update(facts=list(facts))
         _email_effects(facts)
         _customers_assign({row["id"]: row["customer_id"] for row in rows}, resolution.customer_of)
+        # Last: until now, the batch's own events are not history for `_history_link` to queue again.
         WaitingEvent.objects.filter(event_id__any_of=waiting).delete()
     batch = ProcessedBatch(facts=facts)
     transaction.on_commit(lambda: events_processed_notify(batch))
@@ -180,7 +181,7 @@ def _email_effects(facts: tuple[EventFact, ...]) -> None:
 def _customers_assign(stored: dict[int, int | None], resolved: dict[int, int | None]) -> None:
     """Write the resolved customer into the events whose sender did not know it (or knew a
     profile since merged); the others are not rewritten."""
-    changed = {i: c for i, c in resolved.items() if i in stored and stored[i] != c}
+    changed = {i: c for i, c in resolved.items() if stored[i] != c}
     if not changed:
         return
     if connection.vendor == "postgresql":

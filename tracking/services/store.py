@@ -135,12 +135,12 @@ def own_events_record(*, drafts: Sequence[EventDraft]) -> None:
         raise ValueError(f"Not Tailor's own events about a known customer: {misfits[:5]}")
     unique = {draft.message_id: draft for draft in drafts}
     new = _insert_new(list(unique.values()), received_at=timezone.now(), queued=False) if unique else {}
+    stored = sorted((event_id, unique[message_id]) for message_id, event_id in new.items())
     batch = ProcessedBatch(
         facts=tuple(
-            EventFact(id=event_id, type=draft.type, customer_id=draft.customer_id, occurred_at=draft.occurred_at,
-                      product_sku=draft.product_sku, properties=draft.properties)
-            for message_id, event_id in sorted(new.items(), key=lambda item: item[1])
-            for draft in [unique[message_id]]
+            EventFact(id=event_id, type=d.type, customer_id=d.customer_id, occurred_at=d.occurred_at,
+                      product_sku=d.product_sku, properties=d.properties)
+            for event_id, d in stored
         )
     )  # fmt: skip
     if batch.facts:
