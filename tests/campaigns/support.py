@@ -256,3 +256,13 @@ class PausingBackend(AnymailTestBackend):
         if len(mail.outbox) == 1:
             services.campaign_pause(campaign=Campaign.objects.get(pk=message.metadata["campaign"]))
         return response
+
+
+class LedgerWatchingBackend(AnymailTestBackend):
+    """An ESP that notes each message's ledger row as the message reaches it."""
+
+    seen: list[Message] = []
+
+    def post_to_esp(self, payload, message):
+        self.seen.append(Message.objects.get(pk=int(message.metadata["message"])))
+        return super().post_to_esp(payload, message)
