@@ -51,12 +51,3 @@ def holdout_users(test: sp.csr_matrix, limit: int | None = None) -> np.ndarray:
     if limit is not None and len(users) > limit:
         users = np.sort(np.random.default_rng(0).choice(users, limit, replace=False))
     return users
-
-
-def holdout_halves(test: sp.csr_matrix, *, choose: int, judge: int) -> tuple[np.ndarray, np.ndarray]:
-    """The users with held-out items in two seeded halves, neither seen by the model: one to
-    choose a setting on (at most `choose` of them), the other to judge the result (at most
-    `judge`), so that the judgement is not of the choice's own users."""
-    users = np.random.default_rng(0).permutation(np.flatnonzero(np.diff(test.indptr)))
-    half = len(users) // 2
-    return np.sort(users[:half][:choose]), np.sort(users[half:][:judge])

@@ -30,7 +30,7 @@ from consent.selectors import can_personalize
 from core.cache import cache_delete_prefix, customer_cache_prefix
 from personalization.models import Customer, ModelKind, ModelStatus, ModelVersion, Product, Traits
 from personalization.recommendations.interactions import WEIGHTS, customer_row
-from personalization.recommendations.training import PopularityBlend, TrainedModel, als_new
+from personalization.recommendations.training import TrainedModel, als_new
 from personalization.selectors import products_by_sku
 
 CANDIDATES = 100  # ranked and cached per customer; filters pick from these
@@ -93,23 +93,15 @@ def _als(version_id: int):
 
 @functools.lru_cache(maxsize=2)
 def _trained_with(version_id: int) -> dict:
-    """The hyperparameters that fold a customer in and rank as training did (regularization,
-    alpha, weight scale, popularity blend)."""
+    """The hyperparameters that fold a customer in as training did (regularization, alpha, weight scale)."""
     trained_with = ModelVersion.objects.values_list("hyperparameters", flat=True).get(pk=version_id)
-    wanted = ("regularization", "alpha", "weight_scale", "popularity_blend")
-    return {name: trained_with[name] for name in wanted if name in trained_with}
+    return {name: trained_with[name] for name in ("regularization", "alpha", "weight_scale") if name in trained_with}
 
 
 def _customer_row(customer: Customer, version_id: int):
     """The customer's current weights, scaled as the training data was."""
     row = customer_row(customer_id=customer.pk, skus_column=_columns(version_id), now=timezone.now())
     return row * _trained_with(version_id).get("weight_scale", 1.0)
-
-
-@functools.lru_cache(maxsize=2)
-def _blend(version_id: int) -> PopularityBlend:
-    trained, weight = _model(version_id), _trained_with(version_id).get("popularity_blend", 0)
-    return PopularityBlend.of(trained.item_factors, trained.popularity, weight)
 
 
 @functools.lru_cache(maxsize=2)
@@ -127,7 +119,7 @@ def _ranked_by_model(customer: Customer, version_id: int) -> list[tuple[str, flo
     if row.nnz == 0:
         return None
     factors = als.recalculate_user(0, row)
-    scores = _blend(version_id).scores(np.asarray(factors).ravel(), trained.item_factors)
+    scores = trained.item_factors @ np.asarray(factors).ravel()
     scores[row.indices] = -np.inf  # what they already interacted with is not news
     best = np.argpartition(-scores, min(CANDIDATES, len(scores) - 1))[:CANDIDATES]
     best = best[np.argsort(-scores[best])]

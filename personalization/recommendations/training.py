@@ -4,13 +4,6 @@ both the baseline and the version in service.
 
 Defaults were chosen on MovieLens-100k and the demo store and are not tuned per
 dataset (docs/MODELS.md): strong regularization is what holds across sizes.
-
-A popularity prior: in a shop where a few products sell far more than the rest, what a
-customer picks next follows popularity within their tastes, which ALS's factors alone
-rank poorly (on the demo store, below popularity itself). So a customer's products are
-ranked by z(ALS score) + blend * z(log popularity), the blend chosen from BLENDS on half
-of the held-out customers and judged on the other half: data where popularity says
-nothing keeps 0, ALS alone. `PopularityBlend` computes it.
 """
 
 import io
@@ -25,7 +18,7 @@ from django.utils import timezone
 
 from personalization.models import ModelKind, ModelStatus, ModelVersion
 from personalization.recommendations.interactions import Interactions, interactions_load
-from personalization.recommendations.metrics import holdout_halves, ranking_metrics
+from personalization.recommendations.metrics import holdout_users, ranking_metrics
 
 logger = logging.getLogger(__name__)
 DEFAULTS = {"factors": 64, "alpha": 1.0, "iterations": 15, "random_state": 42}
@@ -36,9 +29,6 @@ HOLDOUT = 0.2
 HOLDOUT_USERS = 20_000  # a seeded sample judges as well as everyone, in a fifth of the time at 100k
 MIN_CUSTOMERS = 20  # below this the holdout says nothing
 K = 10
-BLENDS = (0.0, 0.5, 1.0)
-CHOOSING_USERS = 5_000  # held-out customers the blend is chosen on: enough to tell the blends apart
-NOT_ALS = ("weight_scale", "popularity_blend")  # Tailor's own hyperparameters, not implicit's
 
 
 @dataclass(frozen=True)
@@ -81,7 +71,7 @@ def als_new(hyperparameters: dict):
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1, "blas"):  # in here: its constructor checks the BLAS threads
-        return AlternatingLeastSquares(**{k: v for k, v in hyperparameters.items() if k not in NOT_ALS})
+        return AlternatingLeastSquares(**{k: v for k, v in hyperparameters.items() if k != "weight_scale"})
 
 
 def als_fit(matrix: sp.csr_matrix, hyperparameters: dict):
@@ -121,61 +111,6 @@ def als_top(model, train: sp.csr_matrix, k: int = K, chunk: int = 10_000, users=
     return recommend
 
 
-@dataclass(frozen=True)
-class PopularityBlend:
-    """Scores that rank as z(u . v) + weight * z(log popularity), for user factors u.
-
-    For a user, the z-score of u . v over the items is (u . v - u . mean(v)) / sigma_u,
-    with sigma_u = sqrt(u' C u) and C the item factors' covariance. u . mean(v) is the
-    same for every item, so the order is that of u . v + weight * sigma_u * prior: one
-    more factor on each side (sigma_u * weight for the user, the prior for the item), and
-    implicit ranks them as it ranks any factors."""
-
-    weight: float
-    prior: np.ndarray  # z-scored log popularity, per item
-    covariance: np.ndarray  # of the item factors
-
-    @classmethod
-    def of(cls, item_factors: np.ndarray, popularity: np.ndarray, weight: float) -> "PopularityBlend":
-        logged = np.log1p(np.asarray(popularity, dtype=np.float64))
-        prior = (logged - logged.mean()) / (logged.std() or 1.0)
-        return cls(float(weight), prior, np.cov(np.asarray(item_factors, dtype=np.float64), rowvar=False, bias=True))
-
-    def _scales(self, user_factors: np.ndarray) -> np.ndarray:
-        users = np.atleast_2d(np.asarray(user_factors, dtype=np.float64))
-        return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", users, self.covariance, users), 0.0))
-
-    def scores(self, user_vector: np.ndarray, item_factors: np.ndarray) -> np.ndarray:
-        scores = item_factors @ user_vector
-        return scores + self.weight * self._scales(user_vector)[0] * self.prior if self.weight else scores
-
-    def ranking_model(self, model):
-        """`model`, or a copy whose factors rank by the blend (for ranking many users at once)."""
-        if not self.weight:
-            return model
-        users, items = np.asarray(model.user_factors), np.asarray(model.item_factors)
-        ranking = als_new({"factors": users.shape[1] + 1})
-        ranking.user_factors = np.column_stack([users, self.weight * self._scales(users)]).astype(np.float32)
-        ranking.item_factors = np.column_stack([items, self.prior]).astype(np.float32)
-        return ranking
-
-
-def popularity_of(matrix: sp.csr_matrix) -> np.ndarray:
-    """Summed weight per product."""
-    return np.asarray(matrix.sum(axis=0)).ravel().astype(np.float32)
-
-
-def blend_choose(model, train: sp.csr_matrix, test: sp.csr_matrix, users: np.ndarray) -> float:
-    """The blend of BLENDS whose ranking (from `train`) is most precise on `test` for `users`
-    (the smaller on a tie: ALS alone unless popularity earns its place)."""
-    precision = {}
-    for weight in BLENDS:
-        ranking = PopularityBlend.of(model.item_factors, popularity_of(train), weight).ranking_model(model)
-        precision[weight] = ranking_metrics(als_top(ranking, train, users=users), test, products=train.shape[1],
-                                            users=users)[f"precision@{K}"]  # fmt: skip
-    return max(BLENDS, key=lambda weight: (precision[weight], -weight))
-
-
 def holdout_split(matrix: sp.csr_matrix, *, seed: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     from implicit.evaluation import train_test_split
 
@@ -205,13 +140,8 @@ def recommender_train(*, hyperparameters: dict | None = None, now=None) -> Model
         _progress(version, "evaluating on held-out interactions", 0.2)
         train, test = holdout_split(interactions.matrix, seed=parameters["random_state"])
         held_out = als_fit(train, parameters)
-        choosing, judged = holdout_halves(test, choose=CHOOSING_USERS, judge=HOLDOUT_USERS)
-        if "popularity_blend" not in parameters:
-            parameters["popularity_blend"] = blend_choose(held_out, train, test, choosing)
-        ranking = PopularityBlend.of(held_out.item_factors, popularity_of(train), parameters["popularity_blend"])
-        judged = {"products": products, "users": judged}
-        version.metrics = ranking_metrics(als_top(ranking.ranking_model(held_out), train, users=judged["users"]),
-                                          test, **judged)  # fmt: skip
+        judged = {"products": products, "users": holdout_users(test, HOLDOUT_USERS)}
+        version.metrics = ranking_metrics(als_top(held_out, train, users=judged["users"]), test, **judged)
         version.baseline_metrics = ranking_metrics(popularity_top(train), test, **judged)
         _progress(version, "training on everything", 0.6)
         model = als_fit(interactions.matrix, parameters)
@@ -230,8 +160,9 @@ def recommender_train(*, hyperparameters: dict | None = None, now=None) -> Model
 
 
 def _trained(model, interactions: Interactions) -> TrainedModel:
+    popularity = np.asarray(interactions.matrix.sum(axis=0)).ravel().astype(np.float32)
     return TrainedModel(np.asarray(model.user_factors), np.asarray(model.item_factors), interactions.customer_ids,
-                        interactions.skus, popularity_of(interactions.matrix))  # fmt: skip
+                        interactions.skus, popularity)  # fmt: skip
 
 
 def _activate_if_better(version: ModelVersion) -> None:

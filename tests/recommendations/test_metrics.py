@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from django.core.management import CommandError, call_command
 
 from personalization.management.commands.evaluate_recommender import interactions_read
-from personalization.recommendations.metrics import holdout_halves, ranking_metrics
+from personalization.recommendations.metrics import ranking_metrics
 from personalization.recommendations.training import als_fit, als_top, holdout_split
 from tests.recommendations.support import shop_build
 
@@ -224,13 +224,3 @@ def test_what_export_interactions_writes_evaluate_recommender_reads_with_its_wei
 
     assert set(users) == {str(c.pk) for c in shop.customers} and len(items) == len(times) == len(weights)
     assert set(weights.tolist()) <= {1.0, 3.0, 5.0} and times.min() > 1_700_000_000
-
-
-def test_the_held_out_users_are_halved_apart_and_each_half_capped():
-    test = sp.vstack([sp.csr_matrix(np.eye(10, dtype=np.float32)), sp.csr_matrix((2, 10), dtype=np.float32)]).tocsr()
-
-    choosing, judged = holdout_halves(test, choose=3, judge=100)
-
-    assert len(choosing) == 3 and len(judged) == 5
-    assert not set(choosing) & set(judged)
-    assert set(choosing) | set(judged) <= set(range(10))  # the two users with nothing held out are in neither

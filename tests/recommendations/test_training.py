@@ -9,13 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from personalization.models import ModelKind, ModelStatus, ModelVersion
-from personalization.recommendations.training import (
-    BLENDS,
-    DEFAULTS,
-    TrainedModel,
-    hyperparameters_for,
-    recommender_train,
-)
+from personalization.recommendations.training import DEFAULTS, TrainedModel, hyperparameters_for, recommender_train
 from personalization.tasks import recommender_train_task
 from tests.factories import CustomerFactory
 from tests.recommendations.support import interacted, personalization_grant, product_catalog, shop_build
@@ -83,9 +77,7 @@ def test_the_hyperparameters_are_recorded_with_the_defaults_filled_in(shop):
 
     assert version.hyperparameters == {**DEFAULTS, "factors": 8, "iterations": 5,
                                        "regularization": version.hyperparameters["regularization"],
-                                       "weight_scale": version.hyperparameters["weight_scale"],
-                                       "popularity_blend": version.hyperparameters["popularity_blend"]}  # fmt: skip
-    assert version.hyperparameters["popularity_blend"] in BLENDS
+                                       "weight_scale": version.hyperparameters["weight_scale"]}  # fmt: skip
     assert TrainedModel.loads(version.artifact).item_factors.shape == (40, 8)
 
 
