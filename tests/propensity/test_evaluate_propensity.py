@@ -136,3 +136,17 @@ def test_a_cutoff_that_is_not_a_date_is_refused_naming_the_accepted_forms(orders
 def test_a_horizon_of_less_than_a_day_is_refused(orders_file, days):
     with pytest.raises(CommandError, match="--horizon-days must be at least 1"):
         evaluate(orders_file(cdnow_lines()), CUTOFF, "--horizon-days", days)
+
+
+DIFFERENCE = re.compile(r"AUC difference, XGBoost minus the baseline: (?P<d>[+-]\d\.\d{4}) \(95% paired bootstrap "
+                        r"interval (?P<low>[+-]\d\.\d{4}) to (?P<high>[+-]\d\.\d{4}), [\d,]+ resamples")  # fmt: skip
+
+
+def test_the_auc_difference_is_printed_with_its_interval_around_it(cdnow_output):
+    found = DIFFERENCE.search(cdnow_output)
+    results = table(cdnow_output)
+
+    assert found, cdnow_output
+    difference = results["XGBoost (Tailor's features)"]["auc"] - results["recency-frequency baseline"]["auc"]
+    assert float(found["d"]) == pytest.approx(difference, abs=0.001)  # the table rounds to 3 places
+    assert float(found["low"]) <= float(found["d"]) <= float(found["high"])

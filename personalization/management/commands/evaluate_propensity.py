@@ -20,6 +20,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from personalization.propensity.features import features_from_orders
 from personalization.propensity.training import (
+    auc_difference,
     baseline_fit,
     baseline_predict,
     classification_metrics,
@@ -87,17 +88,19 @@ class Command(BaseCommand):
         self.stdout.write(f"{orders.name}: {len(log):,} orders; learn from {len(y_train):,} customer-months "
                           f"({int(y_train.sum()):,} bought within {horizon_days} days); predict at {cutoff:%Y-%m-%d} "
                           f"for {len(y_test):,} customers ({int(y_test.sum()):,} bought)")  # fmt: skip
+        ours = xgboost_fit(x_train, y_train).predict_proba(x_test)[:, 1]
+        theirs = baseline_predict(baseline_fit(x_train, y_train), x_test)
         results = {
-            "XGBoost (Tailor's features)": classification_metrics(
-                y_test, xgboost_fit(x_train, y_train).predict_proba(x_test)[:, 1]
-            ),
-            "recency-frequency baseline": classification_metrics(
-                y_test, baseline_predict(baseline_fit(x_train, y_train), x_test)
-            ),
+            "XGBoost (Tailor's features)": classification_metrics(y_test, ours),
+            "recency-frequency baseline": classification_metrics(y_test, theirs),
         }
         self.stdout.write("\n| model | AUC | log loss | Brier |\n| --- | ---: | ---: | ---: |")
         for name, metrics in results.items():
             self.stdout.write(f"| {name} | {metrics['auc']:.3f} | {metrics['log_loss']:.4f} | {metrics['brier']:.4f} |")
+        gap = auc_difference(y_test, ours, theirs)
+        self.stdout.write(f"\nAUC difference, XGBoost minus the baseline: {gap['difference']:+.4f} (95% paired "
+                          f"bootstrap interval {gap['low']:+.4f} to {gap['high']:+.4f}, {gap['resamples']:,} "
+                          "resamples of the customers)")  # fmt: skip
         self.stdout.write("\ncalibration by predicted decile (predicted / observed):")
         for name, metrics in results.items():
             cells = "  ".join(f"{c['predicted']:.3f}/{c['observed']:.3f}" for c in metrics["calibration"])
