@@ -1,7 +1,7 @@
 """Sending a campaign: 100,000 consented customers, 2 variants and a 10% holdout, end to end.
 
     .venv/bin/python bench/send.py [--customers 100000] [--mode anymail|smtp|both] [--workers 2]
-                                   [--batch 200] [--recommendations cold|warm] [--ceiling-sends 20000]
+                                   [--batch 1000] [--recommendations cold|warm] [--ceiling-sends 20000]
 
 The shop, its consent and the template are the rendering benchmark's (bench/render.py:
 customers with names, locales and time zones, a catalog, 90 days of events, traits,
@@ -456,7 +456,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--mode", choices=["anymail", "smtp", "both"], default="both")
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes, concurrency 1 each")
-    parser.add_argument("--batch", type=int, default=200, help="CAMPAIGN_BATCH_SIZE: rows a worker claims at a time")
+    parser.add_argument("--batch", type=int, default=1000, help="CAMPAIGN_BATCH_SIZE: rows a worker claims at a time")
     parser.add_argument("--products", type=int, default=2_000)
     parser.add_argument("--events", type=int, default=None, help="product events (default: 10 per customer)")
     parser.add_argument("--ceiling-sends", type=int, default=20_000)

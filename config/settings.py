@@ -214,8 +214,12 @@ if len(QUIET_HOURS) != 2 or not all(0 <= hour <= 23 for hour in QUIET_HOURS):
     raise ImproperlyConfigured(f"QUIET_HOURS must be two hours 0-23 like '21-8', not {env.str('QUIET_HOURS')!r}.")
 # The ESP's limit, in messages a second for all workers together (0: none).
 CAMPAIGN_SEND_RATE = env.int("CAMPAIGN_SEND_RATE", default=0)
-# Messages a worker claims at a time, and how many workers send one campaign at once.
-CAMPAIGN_BATCH_SIZE = env.int("CAMPAIGN_BATCH_SIZE", default=200)
+# Messages a worker claims at a time, and how many workers send one campaign at once. A batch
+# reads consent, frequency and its recipients' data again in some 25 queries, whatever its
+# size: 1,000 a batch cost 0.19 ms less CPU a message than 200 (bench/send: 903 against 829
+# messages/s), 2,000 gained nothing more. Consent is asked once per batch, so a "no" said
+# while a batch goes out (about 2 s for 1,000 per worker) holds from the next batch on.
+CAMPAIGN_BATCH_SIZE = env.int("CAMPAIGN_BATCH_SIZE", default=1000)
 CAMPAIGN_SEND_CONCURRENCY = env.int("CAMPAIGN_SEND_CONCURRENCY", default=2)
 # The domain of the Message-ID header of the email Tailor sends (default: TAILOR_BASE_URL's host).
 EMAIL_MESSAGE_ID_DOMAIN = env.str("EMAIL_MESSAGE_ID_DOMAIN", default=urlsplit(TAILOR_BASE_URL).hostname or "localhost")
